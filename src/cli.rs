@@ -1,0 +1,170 @@
+//! Command-line types (clap derive): raw strings and numbers only; `settings` validates them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::env;
+use crate::fixtures::{GenerateArgs, ServeArgs};
+
+/// Match Friendly Vendor's users with ours and load both, with each
+/// platform's active status, into a PostgreSQL warehouse table.
+///
+/// The pipeline has three stages, each resumable: `extract` (page through the
+/// vendor API and stream our users out of PostgreSQL into sorted runs on disk),
+/// `match` (merge-join both sides by a normalized name key), and `load`
+/// (COPY the rows into the warehouse, replacing that report date atomically),
+/// followed by `report`. Every option can also be set by the environment
+/// variable shown with it.
+#[derive(Debug, Parser)]
+#[command(name = "vendor-match", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a new run: extract, match, load, then print the report.
+    ///
+    /// Creates <work-dir>/<run-id>/ and runs every stage. If a stage fails,
+    /// the run can be continued with `vendor-match resume`.
+    Run(SharedArgs),
+    /// Stage 1 of a run: fetch every vendor page and stream our users out of
+    /// PostgreSQL into sorted runs on disk under <work-dir>/<run-id>/extract.
+    ///
+    /// Memory stays within --memory-budget whatever the input size. Creates a
+    /// new run when the work dir has none (or --new is given); otherwise redoes
+    /// the extract stage of the latest run (or --run-id).
+    Extract(StageArgs),
+    /// Stage 2 of a run: merge the sorted runs of both sides and join them by
+    /// key, writing one row per source record to <run-id>/match/combined.rows.
+    #[command(name = "match")]
+    Match(StageArgs),
+    /// Stage 3 of a run: COPY the matched rows into the warehouse table,
+    /// replacing every row of the report date in one transaction.
+    Load(StageArgs),
+    /// Print the report of a run and write it to --output.
+    Report(StageArgs),
+    /// Continue a failed or interrupted run from its first unfinished stage.
+    ///
+    /// Completed stages are not redone. Connection URLs are read again from the
+    /// flags or environment; every other setting comes from the run's manifest.
+    Resume(StageArgs),
+    /// Show each stage's state, counts and times for a run.
+    Status(StatusArgs),
+    /// Synthetic data for demos, tests and benchmarks.
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+}
+
+/// `fixtures generate | serve`.
+#[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Write deterministic synthetic data: our tables (`user`, `user_practice`)
+    /// into the --source-url database (dropping any existing ones) and vendor
+    /// pages as JSON files, plus expected.json with the planted counts.
+    Generate(GenerateCommandArgs),
+    /// Serve generated vendor pages as the vendor API on a local port, with
+    /// knobs for latency and injected faults. Runs until stopped.
+    Serve(ServeArgs),
+}
+
+/// Arguments of `fixtures generate`.
+#[derive(Debug, Args)]
+pub struct GenerateCommandArgs {
+    /// PostgreSQL database to write our synthetic tables into (their old
+    /// contents are dropped).
+    #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
+    pub source_url: Option<String>,
+    /// What to generate.
+    #[command(flatten)]
+    pub generate: GenerateArgs,
+}
+
+/// Options shared by every pipeline command.
+#[derive(Debug, Clone, Args)]
+pub struct SharedArgs {
+    /// Vendor API endpoint, version included, e.g. https://vendor.example/v1/users.
+    /// Pages are requested as <URL>?page=N.
+    #[arg(long, env = env::VENDOR_API_URL, hide_env_values = true, value_name = "URL")]
+    pub vendor_url: Option<String>,
+    /// Our users' PostgreSQL database (tables "user" and user_practice).
+    #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
+    pub source_url: Option<String>,
+    /// Warehouse PostgreSQL database that receives the rows.
+    #[arg(long, env = env::WAREHOUSE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
+    pub warehouse_url: Option<String>,
+    /// Warehouse table, optionally schema-qualified [default: public.platform_user_activity]
+    #[arg(long, env = "VENDOR_MATCH_WAREHOUSE_TABLE", value_name = "[SCHEMA.]TABLE")]
+    pub warehouse_table: Option<String>,
+    /// Directory holding one sub-directory per run.
+    #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
+    pub work_dir: PathBuf,
+    /// The report date, "today" for the active rule (YYYY-MM-DD) [default: 2017-02-02]
+    #[arg(long, env = "VENDOR_MATCH_REPORT_DATE", value_name = "DATE")]
+    pub report_date: Option<String>,
+    /// A user is active when last active within this many days before the
+    /// report date, inclusive [default: 30]
+    #[arg(long, env = "VENDOR_MATCH_ACTIVE_DAYS", value_name = "DAYS")]
+    pub active_days: Option<u32>,
+    /// Bytes of records held in memory for sorting, e.g. 64MiB, 512KiB, 1GiB [default: 64MiB]
+    #[arg(long, env = "VENDOR_MATCH_MEMORY_BUDGET", value_name = "SIZE")]
+    pub memory_budget: Option<String>,
+    /// Vendor page requests in flight at once [default: 8]
+    #[arg(long, env = "VENDOR_MATCH_CONCURRENCY", value_name = "N")]
+    pub concurrency: Option<u32>,
+    /// Retries of a failing vendor page before the run fails [default: 5]
+    #[arg(long, env = "VENDOR_MATCH_MAX_RETRIES", value_name = "N")]
+    pub max_retries: Option<u32>,
+    /// First retry delay in milliseconds; doubles each retry, with jitter, up
+    /// to 30 s. A 429's Retry-After wins when given [default: 500]
+    #[arg(long, env = "VENDOR_MATCH_RETRY_DELAY_MS", value_name = "MS")]
+    pub retry_delay_ms: Option<u64>,
+    /// Seconds before a vendor request is abandoned and retried [default: 30]
+    #[arg(long, env = "VENDOR_MATCH_REQUEST_TIMEOUT", value_name = "SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Key fields to match on, comma separated, from: lastname, firstname,
+    /// specialty, location [default: lastname,firstname,specialty,location]
+    #[arg(long, env = "VENDOR_MATCH_MATCH_ON", value_name = "FIELDS")]
+    pub match_on: Option<String>,
+    /// The run fails when rejected records exceed this fraction of a source [default: 0.01]
+    #[arg(long, env = "VENDOR_MATCH_MAX_REJECT_RATIO", value_name = "RATIO")]
+    pub max_reject_ratio: Option<f64>,
+    /// Where the report is written (it is also printed on stdout).
+    #[arg(long, env = "VENDOR_MATCH_OUTPUT", default_value = "output.txt", value_name = "FILE")]
+    pub output: PathBuf,
+    /// No progress bars.
+    #[arg(long, short, env = "VENDOR_MATCH_QUIET")]
+    pub quiet: bool,
+}
+
+/// Options of the commands that act on an existing run.
+#[derive(Debug, Clone, Args)]
+pub struct StageArgs {
+    /// The run to act on [default: the latest run in the work dir]
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
+    /// (extract only) start a new run even when the work dir has runs.
+    #[arg(long)]
+    pub new: bool,
+    /// Settings, connections and paths.
+    #[command(flatten)]
+    pub shared: SharedArgs,
+}
+
+/// Options of `status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The run to show [default: the latest run in the work dir]
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Directory holding one sub-directory per run.
+    #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
+    pub work_dir: PathBuf,
+    /// Print the manifest's view as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}

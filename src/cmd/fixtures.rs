@@ -1,0 +1,29 @@
+//! `fixtures generate | serve`.
+
+use anyhow::Context;
+
+use crate::cli::FixturesCommand;
+use crate::settings::{parse_url, ConfigError};
+
+/// Runs a fixtures command.
+pub fn run(command: FixturesCommand) -> anyhow::Result<()> {
+    match command {
+        FixturesCommand::Generate(args) => {
+            let url = parse_url("source-url", args.source_url.as_deref(), &["postgres", "postgresql"])?
+                .ok_or(ConfigError::Missing { flag: "source-url", env: crate::env::SOURCE_DATABASE_URL })?;
+            let started = std::time::Instant::now();
+            let summary = crate::fixtures::generate(&args.generate, url.expose())
+                .with_context(|| format!("generating fixtures into {url}"))?;
+            eprintln!(
+                "generated {} vendor entries on {} pages and {} internal users in {:.1} s",
+                summary.vendor_entries,
+                summary.vendor_pages,
+                summary.expected.internal_users,
+                started.elapsed().as_secs_f64()
+            );
+            println!("{}", serde_json::to_string_pretty(&summary.expected)?);
+            Ok(())
+        }
+        FixturesCommand::Serve(args) => Ok(crate::fixtures::serve(&args)?),
+    }
+}

@@ -1,0 +1,215 @@
+//! One run and its stages: bookkeeping shared by `run`, the single-stage commands and `resume`.
+//!
+//! Every stage goes: mark `running` in the manifest -> do the work (its
+//! outputs are published atomically) -> record counts, time and peak memory
+//! and mark `completed` (or `failed` with the error) -> save the manifest.
+//! Only then are a stage's outputs trusted by the stages after it.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Context;
+use indicatif::ProgressBar;
+
+use crate::extract::{self, ExtractProgress};
+use crate::matching;
+use crate::metrics;
+use crate::progress;
+use crate::report;
+use crate::run::manifest::{Manifest, StageName, StageState};
+use crate::run::RunDir;
+use crate::settings::{ConfigError, Environment, RunSettings};
+
+/// An open run.
+pub struct Pipeline {
+    run: RunDir,
+    manifest: Manifest,
+    env: Environment,
+}
+
+impl Pipeline {
+    /// Creates a new run directory and manifest.
+    pub fn create(env: Environment, settings: RunSettings) -> anyhow::Result<Pipeline> {
+        let run = RunDir::create(&env.work_dir)?;
+        let manifest = Manifest::new(run.id().to_string(), settings);
+        manifest.save(&run.manifest())?;
+        Ok(Pipeline { run, manifest, env })
+    }
+
+    /// Opens an existing run, with `settings` in force from now on.
+    pub fn open(env: Environment, run: RunDir, manifest: Manifest) -> Pipeline {
+        Pipeline { run, manifest, env }
+    }
+
+    /// The run id.
+    pub fn id(&self) -> &str {
+        self.run.id()
+    }
+
+    /// The manifest as it stands.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Runs `first` and every stage after it.
+    pub fn run_from(&mut self, first: StageName) -> anyhow::Result<()> {
+        for stage in StageName::ALL.into_iter().filter(|s| *s >= first) {
+            self.run_stage(stage)?;
+        }
+        Ok(())
+    }
+
+    /// Runs one stage with its bookkeeping. Stages after it become pending:
+    /// their outputs were made from the old ones.
+    pub fn run_stage(&mut self, stage: StageName) -> anyhow::Result<()> {
+        self.check_ready(stage)?;
+        for later in StageName::ALL.into_iter().filter(|s| *s > stage) {
+            *self.manifest.stage_mut(later) = Default::default();
+        }
+        let record = self.manifest.stage_mut(stage);
+        record.state = StageState::Running;
+        record.started_at = Some(chrono::Utc::now());
+        record.finished_at = None;
+        record.error = None;
+        record.attempts += 1;
+        self.save()?;
+
+        metrics::reset_peak_rss();
+        let started = Instant::now();
+        let result = self.execute(stage, started);
+        let record = self.manifest.stage_mut(stage);
+        record.elapsed_secs = Some(started.elapsed().as_secs_f64());
+        record.finished_at = Some(chrono::Utc::now());
+        record.peak_rss_bytes = metrics::peak_rss_bytes();
+        match &result {
+            Ok(rows) => {
+                record.state = StageState::Completed;
+                record.rows = Some(*rows);
+            }
+            Err(error) => {
+                record.state = StageState::Failed;
+                record.error = Some(format!("{error:#}"));
+            }
+        }
+        self.save()?;
+        if stage == StageName::Report && result.is_ok() {
+            self.print_report()?;
+        }
+        let id = self.run.id().to_string();
+        result.map(|_| ()).with_context(|| {
+            format!("run {id} stopped in {}; continue with: vendor-match resume --run-id {id}", stage.name())
+        })
+    }
+
+    /// A stage can run once the one before it is complete, and its connections are given.
+    fn check_ready(&self, stage: StageName) -> Result<(), ConfigError> {
+        let needs = match stage {
+            StageName::Extract => None,
+            StageName::Match => Some(StageName::Extract),
+            StageName::Load | StageName::Report => Some(StageName::Match),
+        };
+        if let Some(before) = needs.filter(|b| self.manifest.stage(*b).state != StageState::Completed) {
+            return Err(ConfigError::NoRun(format!(
+                "stage {} of run {} needs {} to be completed first (continue with: vendor-match resume --run-id {})",
+                stage.name(),
+                self.run.id(),
+                before.name(),
+                self.run.id()
+            )));
+        }
+        let connections = &self.env.connections;
+        match stage {
+            StageName::Extract => connections.vendor().and(connections.source()).map(|_| ()),
+            StageName::Load => connections.warehouse().map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        Ok(self.manifest.save(&self.run.manifest())?)
+    }
+
+    /// Does the stage's work; returns the rows it produced.
+    fn execute(&mut self, stage: StageName, started: Instant) -> anyhow::Result<u64> {
+        let settings = self.manifest.settings.clone();
+        match stage {
+            StageName::Extract => {
+                let bars = ExtractBars::new(self.env.quiet);
+                let output = extract::extract(
+                    &self.run,
+                    &settings,
+                    self.env.connections.vendor()?,
+                    self.env.connections.source()?,
+                    &bars,
+                )?;
+                bars.finish();
+                let rows = output.vendor_users + output.internal_users;
+                self.manifest.extract_output = Some(output);
+                Ok(rows)
+            }
+            StageName::Match => {
+                let extracted = self.manifest.extract_output.clone().context("the manifest has no extract output")?;
+                let total = extracted.vendor_users + extracted.internal_users;
+                let bar = progress::bar(self.env.quiet, "match", total, "rows");
+                let output = matching::run_match(&self.run, &settings, &extracted, &|n| bar.inc(n))?;
+                bar.finish_and_clear();
+                let rows = output.rows;
+                self.manifest.match_output = Some(output);
+                Ok(rows)
+            }
+            StageName::Load => {
+                let matched = self.manifest.match_output.clone().context("the manifest has no match output")?;
+                let bar = progress::bar(self.env.quiet, "load", 0, "");
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+                let output = crate::load::load(&settings, self.env.connections.warehouse()?, &matched)?;
+                bar.finish_and_clear();
+                let rows = output.rows_loaded;
+                self.manifest.load_output = Some(output);
+                Ok(rows)
+            }
+            StageName::Report => {
+                let text = report::build(&self.manifest, started.elapsed())?;
+                report::write(&self.env.output, &text)?;
+                Ok(0)
+            }
+        }
+    }
+
+    fn print_report(&self) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(&self.env.output)
+            .with_context(|| format!("reading {}", self.env.output.display()))?;
+        // A closed stdout (e.g. `| head`) is not a failure: the report is in the file.
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// The extract stage's two bars: vendor pages and our rows.
+struct ExtractBars {
+    pages: ProgressBar,
+    rows: ProgressBar,
+}
+
+impl ExtractBars {
+    fn new(quiet: bool) -> ExtractBars {
+        let multi = indicatif::MultiProgress::new();
+        let pages = multi.add(progress::bar(quiet, "vendor", 1, "pages"));
+        let rows = multi.add(progress::bar(quiet, "internal", 0, "rows"));
+        ExtractBars { pages, rows }
+    }
+
+    fn finish(&self) {
+        self.pages.finish_and_clear();
+        self.rows.finish_and_clear();
+    }
+}
+
+impl ExtractProgress for ExtractBars {
+    fn vendor_page(&self, planned: u32) {
+        self.pages.set_length(u64::from(planned));
+        self.pages.inc(1);
+    }
+    fn internal_rows(&self, n: u64) {
+        self.rows.inc(n);
+    }
+}

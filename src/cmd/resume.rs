@@ -1,0 +1,17 @@
+//! `resume`: continue a run from its first unfinished stage.
+
+use crate::cli::StageArgs;
+use crate::settings;
+
+/// Runs the first stage that is not completed and every stage after it.
+pub fn run(args: &StageArgs) -> anyhow::Result<()> {
+    let env = settings::environment(&args.shared)?;
+    let mut pipeline = super::stage::open(args, env)?;
+    match pipeline.manifest().first_unfinished() {
+        Some(stage) => pipeline.run_from(stage),
+        None => {
+            eprintln!("run {} is already complete; nothing to resume", pipeline.id());
+            Ok(())
+        }
+    }
+}

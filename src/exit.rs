@@ -1,0 +1,54 @@
+//! Exit codes and error rendering, decided in one place: 2 for configuration errors, 1 for the rest.
+
+use std::process::ExitCode;
+
+use crate::settings::ConfigError;
+
+/// 2 when a `ConfigError` is anywhere in the chain, else 1.
+pub fn code(error: &anyhow::Error) -> ExitCode {
+    if error.chain().any(|cause| cause.downcast_ref::<ConfigError>().is_some()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// One `error:` line, then one indented `caused by:` line per cause
+/// (causes whose text the line above already holds are skipped).
+pub fn render(error: &anyhow::Error) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if text.is_empty() || lines.last().is_some_and(|prev| prev.contains(&text)) {
+            continue;
+        }
+        lines.push(text);
+    }
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        if i == 0 {
+            out.push_str(&format!("error: {line}\n"));
+        } else {
+            out.push_str(&format!("  caused by: {line}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_error_anywhere_gives_two() {
+        let err = anyhow::Error::new(ConfigError::NoRun("x".into())).context("doing y");
+        assert_eq!(code(&err), ExitCode::from(2));
+        assert_eq!(code(&anyhow::anyhow!("boom")), ExitCode::from(1));
+    }
+
+    #[test]
+    fn one_error_line_then_causes() {
+        let err = anyhow::Error::new(std::io::Error::other("disk full")).context("writing x").context("run r stopped");
+        assert_eq!(render(&err), "error: run r stopped\n  caused by: writing x\n  caused by: disk full\n");
+    }
+}

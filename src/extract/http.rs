@@ -1,0 +1,284 @@
+//! One vendor page: GET with timeouts and a body cap, then parse; every outcome is a page or a `VendorError`.
+
+use std::io::Read;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::model::VendorUser;
+use crate::secret::SecretUrl;
+
+/// Largest page body accepted; a typical page of 1,000 users is ~200 KB.
+pub const MAX_BODY_BYTES: u64 = 8 << 20;
+
+/// Why one request for a page failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VendorError {
+    /// Connecting, sending or a timeout.
+    #[error("request failed: {message}")]
+    Transport {
+        /// reqwest's description, without the URL.
+        message: String,
+    },
+    /// A non-200 answer.
+    #[error("HTTP status {status}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The Retry-After delay, if one was sent.
+        retry_after: Option<Duration>,
+    },
+    /// Reading the body failed (reset, timeout, short read).
+    #[error("reading the body failed: {message}")]
+    Body {
+        /// The cause.
+        message: String,
+    },
+    /// The body is over the cap.
+    #[error("body larger than {limit_bytes} bytes")]
+    BodyTooLarge {
+        /// The cap.
+        limit_bytes: u64,
+    },
+    /// The body is not the page JSON.
+    #[error("body is not a valid page: {reason}")]
+    NotJson {
+        /// The parser's message.
+        reason: String,
+    },
+    /// The body is a page, but not the one asked for.
+    #[error("asked for page {asked}, got page {got}")]
+    WrongPage {
+        /// Page requested.
+        asked: u32,
+        /// `current_page` in the answer.
+        got: u64,
+    },
+    /// The HTTP client could not be built.
+    #[error("HTTP client setup failed: {0}")]
+    Client(String),
+}
+
+/// A record of a page that could not be represented.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordReject {
+    /// The vendor id, when one could be read.
+    pub id: Option<i64>,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// One parsed page.
+#[derive(Debug)]
+pub struct Page {
+    /// The page number.
+    pub number: u32,
+    /// `total_pages` as this answer reported it.
+    pub total_pages: u32,
+    /// Its usable users.
+    pub users: Vec<VendorUser>,
+    /// Its unusable records.
+    pub rejects: Vec<RecordReject>,
+}
+
+#[derive(Deserialize)]
+struct RawPage<'a> {
+    current_page: u64,
+    total_pages: u64,
+    #[serde(borrow)]
+    users: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawUser<'a> {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default, borrow)]
+    firstname: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    lastname: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    practice_location: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    specialty: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    user_type_classification: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    last_active_date: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Builds the blocking HTTP client shared by the page workers.
+pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, VendorError> {
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("vendor-match/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| VendorError::Client(e.without_url().to_string()))
+}
+
+/// `<base>?page=N`, keeping any query the base already has.
+pub fn page_url(base: &SecretUrl, page: u32) -> url::Url {
+    let mut url = base.url().clone();
+    url.query_pairs_mut().append_pair("page", &page.to_string());
+    url
+}
+
+/// Fetches and parses one page (one try; the caller retries).
+pub fn fetch_page(client: &reqwest::blocking::Client, base: &SecretUrl, page: u32) -> Result<Page, VendorError> {
+    let response =
+        client.get(page_url(base, page)).send().map_err(|e| VendorError::Transport { message: describe(e) })?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| super::retry::parse_retry_after(v, chrono::Utc::now()));
+        return Err(VendorError::Status { status, retry_after });
+    }
+    let body = read_capped(response, MAX_BODY_BYTES)?;
+    parse_page(&body, page)
+}
+
+fn describe(error: reqwest::Error) -> String {
+    // Chain the causes: "error sending request" alone says nothing useful.
+    error_chain(&error.without_url())
+}
+
+fn read_capped(response: reqwest::blocking::Response, limit: u64) -> Result<Vec<u8>, VendorError> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(VendorError::BodyTooLarge { limit_bytes: limit });
+    }
+    let mut body = Vec::new();
+    response.take(limit + 1).read_to_end(&mut body).map_err(|e| VendorError::Body { message: error_chain(&e) })?;
+    if body.len() as u64 > limit {
+        return Err(VendorError::BodyTooLarge { limit_bytes: limit });
+    }
+    Ok(body)
+}
+
+/// `error: cause: cause` on one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Parses a page body. Unknown fields are ignored; a user that can't be
+/// represented (no usable id, a bad date, wrong types) becomes a reject.
+pub fn parse_page(body: &[u8], page: u32) -> Result<Page, VendorError> {
+    let raw: RawPage<'_> = serde_json::from_slice(body).map_err(|e| VendorError::NotJson { reason: e.to_string() })?;
+    if raw.current_page != u64::from(page) {
+        return Err(VendorError::WrongPage { asked: page, got: raw.current_page });
+    }
+    let total_pages = u32::try_from(raw.total_pages)
+        .map_err(|_| VendorError::NotJson { reason: format!("total_pages {} out of range", raw.total_pages) })?;
+    let mut users = Vec::with_capacity(raw.users.len());
+    let mut rejects = Vec::new();
+    for (position, user) in raw.users.iter().enumerate() {
+        match parse_user(user.get(), page, position as u32) {
+            Ok(u) => users.push(u),
+            Err(reject) => rejects.push(reject),
+        }
+    }
+    Ok(Page { number: page, total_pages, users, rejects })
+}
+
+fn parse_user(json: &str, page: u32, position: u32) -> Result<VendorUser, RecordReject> {
+    let raw: RawUser<'_> = serde_json::from_str(json)
+        .map_err(|e| RecordReject { id: None, reason: format!("user is not a valid record: {e}") })?;
+    let id = match raw.id.as_ref().and_then(id_of) {
+        Some(id) => id,
+        None => return Err(RecordReject { id: None, reason: "no usable id".into() }),
+    };
+    let last_active_date = match raw.last_active_date.as_deref() {
+        None => None,
+        Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(date) => Some(date),
+            Err(_) => {
+                return Err(RecordReject { id: Some(id), reason: format!("last_active_date {text:?} is not a date") })
+            }
+        },
+    };
+    let text = |v: Option<std::borrow::Cow<'_, str>>| v.map(clean);
+    Ok(VendorUser {
+        id,
+        page,
+        position,
+        firstname: text(raw.firstname),
+        lastname: text(raw.lastname),
+        specialty: text(raw.specialty),
+        practice_location: text(raw.practice_location),
+        classification: text(raw.user_type_classification),
+        last_active_date,
+    })
+}
+
+/// Text as stored: NUL bytes (which PostgreSQL text can't hold) removed.
+fn clean(value: std::borrow::Cow<'_, str>) -> String {
+    if value.contains('\0') {
+        value.replace('\0', "")
+    } else {
+        value.into_owned()
+    }
+}
+
+fn id_of(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_parses_and_ignores_unknown_fields() {
+        let body = br#"{"current_page": 3, "total_pages": 212, "extra": {"x": 1},
+            "users": [{"id": 109982, "firstname": "Fern", "lastname": "Angelovich",
+            "practice_location": "bon_air", "specialty": "Neurology",
+            "user_type_classification": "Contributor", "last_active_date": "2017-01-24", "new_field": [1]}]}"#;
+        let page = parse_page(body, 3).unwrap();
+        assert_eq!(page.total_pages, 212);
+        assert_eq!(page.users.len(), 1);
+        let u = &page.users[0];
+        assert_eq!((u.id, u.page, u.position), (109982, 3, 0));
+        assert_eq!(u.practice_location.as_deref(), Some("bon_air"));
+        assert_eq!(u.last_active_date, Some("2017-01-24".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_records_become_rejects_not_errors() {
+        let body = br#"{"current_page": 1, "total_pages": 1, "users": [
+            {"firstname": "NoId"}, {"id": "abc"}, {"id": 5, "last_active_date": "2017-02-30"},
+            {"id": 6, "firstname": 7}, {"id": "8", "last_active_date": null}]}"#;
+        let page = parse_page(body, 1).unwrap();
+        assert_eq!(page.users.iter().map(|u| u.id).collect::<Vec<_>>(), vec![8]);
+        assert_eq!(page.rejects.len(), 4);
+        assert_eq!(page.rejects[2].id, Some(5));
+    }
+
+    #[test]
+    fn truncated_or_foreign_bodies_are_not_pages() {
+        assert!(matches!(parse_page(br#"{"current_page": 1, "total_pa"#, 1), Err(VendorError::NotJson { .. })));
+        assert!(matches!(parse_page(b"<html>", 1), Err(VendorError::NotJson { .. })));
+        assert!(matches!(
+            parse_page(br#"{"current_page": 2, "total_pages": 3, "users": []}"#, 1),
+            Err(VendorError::WrongPage { .. })
+        ));
+    }
+}

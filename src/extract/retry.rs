@@ -1,0 +1,103 @@
+//! Which vendor failures are worth retrying, and how long to wait before the next try.
+
+use std::time::Duration;
+
+use super::http::VendorError;
+
+/// Longest wait between two tries, whatever the backoff or Retry-After says.
+pub const MAX_DELAY: Duration = Duration::from_secs(120);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Whether a failure is transient (SPEC §2): timeouts, connection failures,
+/// 429, 5xx, truncated or non-JSON bodies, and a page that answers for
+/// another page number. Other 4xx and oversized bodies are final.
+pub fn is_transient(error: &VendorError) -> bool {
+    match error {
+        VendorError::Status { status, .. } => *status == 429 || *status >= 500,
+        VendorError::BodyTooLarge { .. } | VendorError::Client(_) => false,
+        VendorError::Transport { .. }
+        | VendorError::Body { .. }
+        | VendorError::NotJson { .. }
+        | VendorError::WrongPage { .. } => true,
+    }
+}
+
+/// Exponential backoff with jitter: the n-th retry waits between half and
+/// all of `initial * 2^n` (capped at 30 s); a server's Retry-After wins.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    rng: fastrand::Rng,
+}
+
+impl Backoff {
+    /// A backoff starting at `initial`, with jitter from `seed`.
+    pub fn new(initial: Duration, seed: u64) -> Backoff {
+        Backoff { initial, rng: fastrand::Rng::with_seed(seed) }
+    }
+
+    /// The delay before retry number `attempt` (0 for the first retry).
+    pub fn delay(&mut self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(wait) = retry_after {
+            return wait.min(MAX_DELAY);
+        }
+        let exponential = self.initial.saturating_mul(1u32 << attempt.min(20)).min(MAX_BACKOFF);
+        let half = exponential / 2;
+        half + half.mul_f64(self.rng.f64())
+    }
+}
+
+/// Parses a Retry-After value: delay seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = when.with_timezone(&chrono::Utc) - now;
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_wins_and_is_capped() {
+        let mut b = Backoff::new(Duration::from_millis(100), 1);
+        assert_eq!(b.delay(0, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(b.delay(0, Some(Duration::from_secs(9999))), MAX_DELAY);
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_within_jitter() {
+        let mut b = Backoff::new(Duration::from_millis(100), 1);
+        for attempt in 0..5 {
+            let full = Duration::from_millis(100 * (1 << attempt));
+            let d = b.delay(attempt, None);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+        assert!(b.delay(30, None) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2017-02-02T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Thu, 02 Feb 2017 10:00:05 GMT", now), Some(Duration::from_secs(5)));
+        assert_eq!(parse_retry_after("Thu, 02 Feb 2017 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn transient_classification() {
+        let status = |s| VendorError::Status { status: s, retry_after: None };
+        assert!(is_transient(&status(429)));
+        assert!(is_transient(&status(503)));
+        assert!(is_transient(&status(500)));
+        assert!(!is_transient(&status(404)));
+        assert!(!is_transient(&status(400)));
+        assert!(is_transient(&VendorError::NotJson { reason: "x".into() }));
+        assert!(!is_transient(&VendorError::BodyTooLarge { limit_bytes: 1 }));
+    }
+}

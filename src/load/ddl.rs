@@ -1,0 +1,146 @@
+//! The warehouse table: its name, quoted as an identifier everywhere, and its DDL.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A `[schema.]table` name. It only ever reaches SQL through [`quote_ident`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TableName {
+    /// The schema, if given.
+    pub schema: Option<String>,
+    /// The table.
+    pub table: String,
+}
+
+impl TableName {
+    /// Parses `table` or `schema.table`. Names are taken literally (case and
+    /// any character kept), since they are always quoted.
+    pub fn parse(raw: &str) -> Result<TableName, String> {
+        let parts: Vec<&str> = raw.split('.').collect();
+        let valid = |s: &str| !s.is_empty() && !s.contains('\0') && s.len() <= 63;
+        match parts.as_slice() {
+            [table] if valid(table) => Ok(TableName { schema: None, table: table.to_string() }),
+            [schema, table] if valid(schema) && valid(table) => {
+                Ok(TableName { schema: Some(schema.to_string()), table: table.to_string() })
+            }
+            _ => Err(format!("`{raw}` is not [SCHEMA.]TABLE (names of 1 to 63 characters, one dot at most)")),
+        }
+    }
+
+    /// The name quoted for SQL: `"schema"."table"`.
+    pub fn quoted(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.table)),
+            None => quote_ident(&self.table),
+        }
+    }
+
+    /// The index on report_date, in the table's schema.
+    fn report_date_index(&self) -> String {
+        quote_ident(&format!("{}_report_date_idx", self.table))
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.table),
+            None => f.write_str(&self.table),
+        }
+    }
+}
+
+impl TryFrom<String> for TableName {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        TableName::parse(&raw)
+    }
+}
+
+impl From<TableName> for String {
+    fn from(name: TableName) -> String {
+        name.to_string()
+    }
+}
+
+/// Quotes an identifier: wrapped in double quotes, inner quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The warehouse columns in table order, with their types (SPEC §6).
+pub const COLUMNS: [(&str, &str); 17] = [
+    ("report_date", "date NOT NULL"),
+    ("run_id", "text NOT NULL"),
+    ("match_status", "text NOT NULL"),
+    ("match_key", "text"),
+    ("internal_user_id", "bigint"),
+    ("vendor_user_id", "bigint"),
+    ("firstname", "text"),
+    ("lastname", "text"),
+    ("specialty", "text"),
+    ("practice_location", "text"),
+    ("internal_classification", "text"),
+    ("internal_platform_registered_on", "text"),
+    ("internal_last_active_date", "date"),
+    ("internal_is_active", "boolean"),
+    ("vendor_classification", "text"),
+    ("vendor_last_active_date", "date"),
+    ("vendor_is_active", "boolean"),
+];
+
+/// `CREATE TABLE IF NOT EXISTS` for the warehouse table.
+pub fn create_table(table: &TableName) -> String {
+    let columns: Vec<String> = COLUMNS.iter().map(|(name, ty)| format!("  {name} {ty}")).collect();
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{},\n  CHECK (match_status IN ('matched', 'ambiguous', 'internal_only', 'vendor_only', 'unmatchable'))\n);",
+        table.quoted(),
+        columns.join(",\n")
+    )
+}
+
+/// `CREATE INDEX IF NOT EXISTS` on report_date, which every load deletes by.
+pub fn create_index(table: &TableName) -> String {
+    format!("CREATE INDEX IF NOT EXISTS {} ON {} (report_date);", table.report_date_index(), table.quoted())
+}
+
+/// The column list for COPY.
+pub fn column_list() -> String {
+    COLUMNS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_and_inner_quotes_doubled() {
+        assert_eq!(quote_ident("plain"), "\"plain\"");
+        assert_eq!(quote_ident("a\"; DROP TABLE x; --"), "\"a\"\"; DROP TABLE x; --\"");
+    }
+
+    #[test]
+    fn schema_qualified_name_is_quoted_part_by_part() {
+        let t = TableName::parse("public.platform_user_activity").unwrap();
+        assert_eq!(t.quoted(), "\"public\".\"platform_user_activity\"");
+        assert_eq!(t.to_string(), "public.platform_user_activity");
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        assert!(TableName::parse("").is_err());
+        assert!(TableName::parse("a.b.c").is_err());
+        assert!(TableName::parse(".t").is_err());
+        assert!(TableName::parse(&"x".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn ddl_names_every_column_once() {
+        let ddl = create_table(&TableName::parse("t").unwrap());
+        for (name, _) in COLUMNS {
+            assert_eq!(ddl.matches(&format!("  {name} ")).count(), 1, "{name}");
+        }
+    }
+}

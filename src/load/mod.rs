@@ -1,0 +1,109 @@
+//! Stage 3, load: COPY the match rows into the warehouse, replacing the report date in one transaction.
+//!
+//! 1. `CREATE TABLE IF NOT EXISTS` and an index on report_date (own transaction).
+//! 2. In one transaction: `DELETE` the report date's rows, `COPY` the new rows
+//!    in, check the count, `COMMIT`. Under MVCC, readers see the old rows until
+//!    the commit and the new ones after it, never a mix; a failure anywhere
+//!    rolls back and leaves the old rows in place. Re-running a date replaces
+//!    its rows, so it never duplicates them.
+
+pub mod copy;
+pub mod ddl;
+
+use std::io::{BufReader, Write};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::matching::MatchOutput;
+use crate::secret::SecretUrl;
+use crate::settings::RunSettings;
+
+/// A failure of the load stage.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Connecting failed.
+    #[error(transparent)]
+    Connect(#[from] crate::db::ConnectError),
+    /// A statement failed.
+    #[error("{action} on warehouse table {table} failed")]
+    Db {
+        /// What was being done.
+        action: &'static str,
+        /// The table.
+        table: String,
+        /// The cause.
+        #[source]
+        source: postgres::Error,
+    },
+    /// Reading the rows file or writing to COPY failed.
+    #[error("streaming {path} into COPY failed")]
+    Io {
+        /// The rows file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// COPY took a different number of rows than the match stage wrote.
+    #[error("COPY loaded {loaded} rows but the match stage wrote {expected}; nothing was committed")]
+    CountMismatch {
+        /// Rows COPY reported.
+        loaded: u64,
+        /// Rows in the file.
+        expected: u64,
+    },
+}
+
+/// What load did; kept in the manifest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadOutput {
+    /// The table loaded.
+    pub table: String,
+    /// Rows of the report date that were replaced.
+    pub rows_replaced: u64,
+    /// Rows loaded.
+    pub rows_loaded: u64,
+}
+
+/// Runs the load stage.
+pub fn load(settings: &RunSettings, warehouse: &SecretUrl, matched: &MatchOutput) -> Result<LoadOutput, LoadError> {
+    let table = &settings.warehouse_table;
+    let db = |action: &'static str| {
+        let table = table.to_string();
+        move |source| LoadError::Db { action, table, source }
+    };
+    let mut client = crate::db::connect(warehouse, "warehouse")?;
+    client
+        .batch_execute(&format!("{}\n{}", ddl::create_table(table), ddl::create_index(table)))
+        .map_err(db("creating"))?;
+    let mut tx = client.transaction().map_err(db("starting a transaction"))?;
+    let rows_replaced = tx
+        .execute(&format!("DELETE FROM {} WHERE report_date = $1", table.quoted()), &[&settings.report_date])
+        .map_err(db("deleting the report date's rows"))?;
+    let rows_loaded = copy_in(&mut tx, matched, table)?;
+    if rows_loaded != matched.rows {
+        return Err(LoadError::CountMismatch { loaded: rows_loaded, expected: matched.rows });
+    }
+    tx.commit().map_err(db("committing"))?;
+    Ok(LoadOutput { table: table.to_string(), rows_replaced, rows_loaded })
+}
+
+fn copy_in(
+    tx: &mut postgres::Transaction<'_>,
+    matched: &MatchOutput,
+    table: &ddl::TableName,
+) -> Result<u64, LoadError> {
+    let path = &matched.rows_file;
+    let io_error = |source| LoadError::Io { path: path.clone(), source };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let statement = format!("COPY {} ({}) FROM STDIN", table.quoted(), ddl::column_list());
+    let mut writer = tx.copy_in(&statement).map_err(|source| LoadError::Db {
+        action: "starting COPY",
+        table: table.to_string(),
+        source,
+    })?;
+    std::io::copy(&mut BufReader::with_capacity(256 * 1024, file), &mut writer).map_err(io_error)?;
+    writer.flush().map_err(io_error)?;
+    writer.finish().map_err(|source| LoadError::Db { action: "COPY", table: table.to_string(), source })
+}

@@ -1,0 +1,34 @@
+//! The `vendor-match` binary: parse the command line, dispatch, turn errors into one `error:` line and an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use vendor_match::{cli::Cli, cmd, exit};
+
+fn main() -> ExitCode {
+    // A bug must still end in one error line, not a panic message and backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!("error: internal error (this is a bug in vendor-match): {message}");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match std::panic::catch_unwind(|| cmd::dispatch(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) => {
+            eprint!("{}", exit::render(&error));
+            exit::code(&error)
+        }
+        Err(_) => ExitCode::from(1),
+    }
+}

@@ -1,0 +1,177 @@
+//! The report's text layout (SPEC §7): the four fixed sections first, then the details.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::model::MatchStatus;
+use crate::run::manifest::{Manifest, StageName};
+
+/// "2 minutes, 5 seconds"; under a minute, "4.2 seconds".
+pub fn elapsed(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs < 60.0 {
+        return format!("{secs:.1} seconds");
+    }
+    let whole = duration.as_secs();
+    let (minutes, seconds) = (whole / 60, whole % 60);
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    format!("{}, {}", plural(minutes, "minute"), plural(seconds, "second"))
+}
+
+/// Bytes as MiB with one decimal.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// The whole report text.
+pub fn render(manifest: &Manifest, total_elapsed: Duration, sample: &str, ddl: &str) -> String {
+    let mut out = String::new();
+    let stats = manifest.match_output.as_ref().map(|m| m.stats).unwrap_or_default();
+    // writeln! into a String cannot fail.
+    let _ = writeln!(out, "Elapsed Time: {}", elapsed(total_elapsed));
+    let _ = writeln!(out, "Total Matches: {}", stats.rows.matched);
+    let _ = writeln!(out, "Sample Output:");
+    out.push_str(sample);
+    if !sample.is_empty() && !sample.ends_with('\n') {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "SQL DDL:");
+    let _ = writeln!(out, "{ddl}");
+    out.push('\n');
+    details(&mut out, manifest);
+    out
+}
+
+fn details(out: &mut String, manifest: &Manifest) {
+    let settings = &manifest.settings;
+    let stats = manifest.match_output.as_ref().map(|m| m.stats).unwrap_or_default();
+    let extract = manifest.extract_output.clone().unwrap_or_default();
+    let _ = writeln!(out, "Run: {}", manifest.run_id);
+    let _ = writeln!(
+        out,
+        "Report date: {}; active: last active within {} days; matched on: {}",
+        settings.report_date,
+        settings.active_days,
+        crate::key::KeyField::list(&settings.match_on)
+    );
+    if let Some(load) = &manifest.load_output {
+        let _ = writeln!(
+            out,
+            "Warehouse table: {} ({} rows loaded, {} replaced)",
+            load.table, load.rows_loaded, load.rows_replaced
+        );
+    }
+    let _ = writeln!(out, "\nRows by match status:");
+    let _ = writeln!(out, "  {:<14} {:>10} {:>10} {:>10}", "status", "rows", "internal", "vendor");
+    for status in MatchStatus::ALL {
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>10} {:>10} {:>10}",
+            status.name(),
+            stats.rows.get(status),
+            stats.internal_records.get(status),
+            stats.vendor_records.get(status)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<14} {:>10} {:>10} {:>10}",
+        "total",
+        stats.rows.total(),
+        stats.internal_records.total(),
+        stats.vendor_records.total()
+    );
+
+    let active = stats.active;
+    let _ = writeln!(out, "\nActive status of matched pairs (internal x vendor):");
+    let _ = writeln!(out, "  {:<20} {:>14} {:>16}", "", "vendor active", "vendor inactive");
+    let _ = writeln!(out, "  {:<20} {:>14} {:>16}", "internal active", active.both, active.internal_only);
+    let _ = writeln!(out, "  {:<20} {:>14} {:>16}", "internal inactive", active.vendor_only, active.neither);
+    let _ = writeln!(
+        out,
+        "  both: {}, only ours: {}, only vendor's: {}, neither: {}",
+        active.both, active.internal_only, active.vendor_only, active.neither
+    );
+    let phi = active.phi().map_or("undefined (a margin is empty)".to_string(), |p| format!("{p:.4}"));
+    let _ = writeln!(out, "  phi coefficient: {phi}");
+
+    let _ = writeln!(out, "\nData quality:");
+    let _ = writeln!(
+        out,
+        "  rejected records: vendor {}, internal {} (see rejects.jsonl)",
+        extract.vendor_rejects, extract.internal_rejects
+    );
+    let _ = writeln!(out, "  duplicate vendor ids (later page kept): {}", extract.duplicate_vendor_ids);
+    let _ = writeln!(
+        out,
+        "  vendor page-count changes: {} (first total_pages {}, largest {}; {} pages fetched, {} retries)",
+        extract.fetch.page_count_changes,
+        extract.fetch.first_total_pages,
+        extract.fetch.max_total_pages,
+        extract.fetch.pages,
+        extract.fetch.retries
+    );
+    let _ = writeln!(
+        out,
+        "  last_active_date after the report date: vendor {}, internal {}",
+        stats.vendor_future_dates, stats.internal_future_dates
+    );
+    let _ = writeln!(
+        out,
+        "  last_active_date missing: vendor {}, internal {}",
+        stats.vendor_null_dates, stats.internal_null_dates
+    );
+
+    let _ = writeln!(out, "\nStages:");
+    let _ = writeln!(out, "  {:<8} {:>10} {:>12} {:>12}", "stage", "time", "rows", "peak RSS");
+    for stage in [StageName::Extract, StageName::Match, StageName::Load] {
+        let record = manifest.stage(stage);
+        let _ = writeln!(
+            out,
+            "  {:<8} {:>10} {:>12} {:>12}",
+            stage.name(),
+            record.elapsed_secs.map_or("-".into(), |s| format!("{s:.2} s")),
+            record.rows.map_or("-".into(), |r| r.to_string()),
+            record.peak_rss_bytes.map_or("-".into(), mib)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elapsed_formats() {
+        assert_eq!(elapsed(Duration::from_secs(125)), "2 minutes, 5 seconds");
+        assert_eq!(elapsed(Duration::from_secs(61)), "1 minute, 1 second");
+        assert_eq!(elapsed(Duration::from_millis(4_240)), "4.2 seconds");
+    }
+
+    #[test]
+    fn report_begins_with_the_four_sections_in_order() {
+        let settings = crate::settings::RunSettings {
+            report_date: "2017-02-02".parse().unwrap(),
+            active_days: 30,
+            match_on: crate::key::KeyField::ALL.to_vec(),
+            warehouse_table: crate::load::ddl::TableName::parse("t").unwrap(),
+            memory_budget_bytes: 1 << 20,
+            concurrency: 1,
+            max_retries: 0,
+            retry_delay: Duration::ZERO,
+            request_timeout: Duration::from_secs(1),
+            max_reject_ratio: 0.0,
+            vendor_url_masked: None,
+        };
+        let manifest = Manifest::new("r1".into(), settings);
+        let text = render(&manifest, Duration::from_secs(125), "{\"a\":1}\n", "CREATE TABLE t ();");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "Elapsed Time: 2 minutes, 5 seconds");
+        assert_eq!(lines[1], "Total Matches: 0");
+        assert_eq!(lines[2], "Sample Output:");
+        assert_eq!(lines[3], "{\"a\":1}");
+        assert_eq!(lines[4], "SQL DDL:");
+        assert_eq!(lines[5], "CREATE TABLE t ();");
+        assert!(text.contains("phi coefficient"));
+    }
+}

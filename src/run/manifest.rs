@@ -1,0 +1,204 @@
+//! The run manifest: each stage's state, counts, times and outputs, and the run's settings.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::extract::ExtractOutput;
+use crate::load::LoadOutput;
+use crate::matching::MatchOutput;
+use crate::settings::RunSettings;
+
+/// Version of the manifest layout.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The stages, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageName {
+    /// Stage 1.
+    Extract,
+    /// Stage 2.
+    Match,
+    /// Stage 3.
+    Load,
+    /// The report.
+    Report,
+}
+
+impl StageName {
+    /// Every stage in order.
+    pub const ALL: [StageName; 4] = [StageName::Extract, StageName::Match, StageName::Load, StageName::Report];
+
+    /// The stage's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageName::Extract => "extract",
+            StageName::Match => "match",
+            StageName::Load => "load",
+            StageName::Report => "report",
+        }
+    }
+}
+
+/// Where a stage is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageState {
+    /// Not started.
+    #[default]
+    Pending,
+    /// Started and not finished (or the process died).
+    Running,
+    /// Finished; its outputs are complete.
+    Completed,
+    /// Stopped with an error.
+    Failed,
+}
+
+/// One stage's record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// State.
+    pub state: StageState,
+    /// When it last started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it last finished or failed.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Wall time of the last attempt, in seconds.
+    pub elapsed_secs: Option<f64>,
+    /// Rows the stage produced.
+    pub rows: Option<u64>,
+    /// Peak resident memory of the process during the stage.
+    pub peak_rss_bytes: Option<u64>,
+    /// The error of a failed attempt (password-free).
+    pub error: Option<String>,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+/// A manifest that can't be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Reading or writing failed.
+    #[error("manifest {path} could not be accessed")]
+    Io {
+        /// The manifest file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its JSON is invalid.
+    #[error("manifest {path} is not valid")]
+    Json {
+        /// The manifest file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Written by another version.
+    #[error("manifest {path} has format version {found}; this program reads version {FORMAT_VERSION}")]
+    Version {
+        /// The manifest file.
+        path: std::path::PathBuf,
+        /// Its version.
+        found: u32,
+    },
+}
+
+/// Everything known about one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version.
+    pub format_version: u32,
+    /// The run id.
+    pub run_id: String,
+    /// When the run was created.
+    pub created_at: DateTime<Utc>,
+    /// The run's settings.
+    pub settings: RunSettings,
+    /// Stage 1.
+    pub extract: StageRecord,
+    /// Stage 2.
+    #[serde(rename = "match")]
+    pub matching: StageRecord,
+    /// Stage 3.
+    pub load: StageRecord,
+    /// The report.
+    pub report: StageRecord,
+    /// What extract produced.
+    pub extract_output: Option<ExtractOutput>,
+    /// What match produced.
+    pub match_output: Option<MatchOutput>,
+    /// What load did.
+    pub load_output: Option<LoadOutput>,
+}
+
+impl Manifest {
+    /// A new run with every stage pending.
+    pub fn new(run_id: String, settings: RunSettings) -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            run_id,
+            created_at: Utc::now(),
+            settings,
+            extract: StageRecord::default(),
+            matching: StageRecord::default(),
+            load: StageRecord::default(),
+            report: StageRecord::default(),
+            extract_output: None,
+            match_output: None,
+            load_output: None,
+        }
+    }
+
+    /// A stage's record.
+    pub fn stage(&self, stage: StageName) -> &StageRecord {
+        match stage {
+            StageName::Extract => &self.extract,
+            StageName::Match => &self.matching,
+            StageName::Load => &self.load,
+            StageName::Report => &self.report,
+        }
+    }
+
+    /// A stage's record, to change.
+    pub fn stage_mut(&mut self, stage: StageName) -> &mut StageRecord {
+        match stage {
+            StageName::Extract => &mut self.extract,
+            StageName::Match => &mut self.matching,
+            StageName::Load => &mut self.load,
+            StageName::Report => &mut self.report,
+        }
+    }
+
+    /// The first stage that is not completed, if any.
+    pub fn first_unfinished(&self) -> Option<StageName> {
+        StageName::ALL.into_iter().find(|s| self.stage(*s).state != StageState::Completed)
+    }
+
+    /// Reads a manifest.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let bytes = std::fs::read(path).map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })?;
+        #[derive(Deserialize)]
+        struct Version {
+            format_version: u32,
+        }
+        let version: Version = serde_json::from_slice(&bytes)
+            .map_err(|source| ManifestError::Json { path: path.to_path_buf(), source })?;
+        if version.format_version != FORMAT_VERSION {
+            return Err(ManifestError::Version { path: path.to_path_buf(), found: version.format_version });
+        }
+        serde_json::from_slice(&bytes).map_err(|source| ManifestError::Json { path: path.to_path_buf(), source })
+    }
+
+    /// Writes the manifest atomically.
+    pub fn save(&self, path: &Path) -> Result<(), ManifestError> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|source| ManifestError::Json { path: path.to_path_buf(), source })?;
+        super::atomic::write(path, &json).map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })
+    }
+}

@@ -1,0 +1,106 @@
+//! Run directories: run-id creation, the paths under `<work-dir>/<run-id>/`, and finding the latest run.
+
+pub mod atomic;
+pub mod manifest;
+pub mod rejects;
+
+use std::path::{Path, PathBuf};
+
+use crate::settings::ConfigError;
+
+/// One run's directory.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+    id: String,
+}
+
+/// A run directory that can't be created or listed.
+#[derive(Debug, thiserror::Error)]
+#[error("run directory {path} could not be accessed")]
+pub struct RunDirError {
+    /// The path.
+    pub path: PathBuf,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl RunDir {
+    /// Creates the directory of a new run with a fresh id.
+    pub fn create(work_dir: &Path) -> Result<RunDir, RunDirError> {
+        let id = format!("{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), fastrand::u16(..));
+        let root = work_dir.join(&id);
+        atomic::create_private_dir(&root).map_err(|source| RunDirError { path: root.clone(), source })?;
+        Ok(RunDir { root, id })
+    }
+
+    /// An existing run: `run_id`, or the latest run in `work_dir`.
+    pub fn open(work_dir: &Path, run_id: Option<&str>) -> Result<RunDir, ConfigError> {
+        let id = match run_id {
+            Some(id) => {
+                if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+                    return Err(ConfigError::Invalid { flag: "run-id", reason: format!("`{id}` is not a run id") });
+                }
+                id.to_string()
+            }
+            None => latest_run(work_dir)?.ok_or_else(|| {
+                ConfigError::NoRun(format!(
+                    "no run in work dir {}; start one with `vendor-match run`",
+                    work_dir.display()
+                ))
+            })?,
+        };
+        let dir = RunDir { root: work_dir.join(&id), id };
+        if !dir.manifest().exists() {
+            return Err(ConfigError::NoRun(format!("no run `{}` in work dir {}", dir.id, work_dir.display())));
+        }
+        Ok(dir)
+    }
+
+    /// The run id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// The run's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    /// `manifest.json`.
+    pub fn manifest(&self) -> PathBuf {
+        self.root.join("manifest.json")
+    }
+    /// `rejects.jsonl`.
+    pub fn rejects(&self) -> PathBuf {
+        self.root.join("rejects.jsonl")
+    }
+    /// A stage's own directory (`extract`, `match`, ...).
+    pub fn stage_dir(&self, stage: &str) -> PathBuf {
+        self.root.join(stage)
+    }
+
+    /// Empties and recreates a stage's directory, so a redone stage starts clean.
+    pub fn reset_stage_dir(&self, stage: &str) -> std::io::Result<PathBuf> {
+        let dir = self.stage_dir(stage);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        atomic::create_private_dir(&dir)?;
+        Ok(dir)
+    }
+}
+
+/// The run whose id sorts last (ids start with their UTC creation time).
+fn latest_run(work_dir: &Path) -> Result<Option<String>, ConfigError> {
+    let entries = match std::fs::read_dir(work_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ConfigError::NoRun(format!("work dir {} can't be read: {e}", work_dir.display()))),
+    };
+    let latest = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("manifest.json").is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .max();
+    Ok(latest)
+}

@@ -1,0 +1,111 @@
+//! The run's rejects file: every record that could not be represented, with its source and reason.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::model::Side;
+
+/// One rejected record, as a line of `rejects.jsonl`.
+#[derive(Debug, Serialize)]
+pub struct Reject<'a> {
+    /// `vendor` or `internal`.
+    pub source: Side,
+    /// The vendor page, for vendor records.
+    pub page: Option<u32>,
+    /// The record's id, when readable.
+    pub id: Option<i64>,
+    /// Why it was rejected.
+    pub reason: &'a str,
+}
+
+/// A source rejected too large a share of its records.
+#[derive(Debug, thiserror::Error)]
+#[error("{rejects} of {records} {side} records were rejected ({ratio:.4} > --max-reject-ratio {max}); see {path}")]
+pub struct RejectRatioExceeded {
+    /// The source.
+    pub side: &'static str,
+    /// Rejected records.
+    pub rejects: u64,
+    /// Records seen, rejects included.
+    pub records: u64,
+    /// rejects / records.
+    pub ratio: f64,
+    /// The limit.
+    pub max: f64,
+    /// The rejects file.
+    pub path: PathBuf,
+}
+
+/// Appends rejects as JSON lines.
+pub struct RejectWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl RejectWriter {
+    /// Creates (truncating) the rejects file.
+    pub fn create(path: &Path) -> std::io::Result<RejectWriter> {
+        let file = super::atomic::create_private(path)?;
+        Ok(RejectWriter { path: path.to_path_buf(), out: BufWriter::new(file) })
+    }
+
+    /// Records one reject.
+    pub fn record(&mut self, reject: &Reject<'_>) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.out, reject)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Flushes and fsyncs.
+    pub fn finish(self) -> std::io::Result<()> {
+        let file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Fails when `rejects` exceed `max` of all records seen from `source`.
+pub fn check_ratio(
+    source: Side,
+    rejects: u64,
+    accepted: u64,
+    max: f64,
+    path: &Path,
+) -> Result<(), RejectRatioExceeded> {
+    let records = rejects + accepted;
+    if records == 0 {
+        return Ok(());
+    }
+    let ratio = rejects as f64 / records as f64;
+    if ratio > max {
+        return Err(RejectRatioExceeded {
+            side: source.name(),
+            rejects,
+            records,
+            ratio,
+            max,
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_at_the_limit_passes_and_above_fails() {
+        let p = Path::new("r.jsonl");
+        assert!(check_ratio(Side::Vendor, 1, 99, 0.01, p).is_ok());
+        let err = check_ratio(Side::Vendor, 2, 98, 0.01, p).unwrap_err();
+        assert!(err.to_string().contains("2 of 100 vendor records"), "{err}");
+        assert!(check_ratio(Side::Internal, 0, 0, 0.0, p).is_ok());
+    }
+}

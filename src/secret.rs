@@ -1,0 +1,120 @@
+//! `SecretUrl`: a connection URL whose `Display` and `Debug` never show the password.
+
+use std::fmt;
+
+use url::Url;
+
+/// A URL that may carry a password. Everything that prints it (errors, logs,
+/// the manifest, the report) goes through `Display`, which masks the password;
+/// only [`SecretUrl::expose`] gives the real string, for the driver.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl(Url);
+
+/// A URL that could not be parsed. The message never repeats the input,
+/// because the input may hold a password.
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid URL ({reason})")]
+pub struct UrlError {
+    reason: url::ParseError,
+}
+
+impl SecretUrl {
+    /// Parses `raw`, requiring one of `schemes`.
+    pub fn parse(raw: &str, schemes: &[&str]) -> Result<SecretUrl, SecretUrlError> {
+        let url = Url::parse(raw.trim()).map_err(|reason| SecretUrlError::Parse(UrlError { reason }))?;
+        if !schemes.contains(&url.scheme()) {
+            return Err(SecretUrlError::Scheme { found: url.scheme().to_string(), expected: schemes.join(", ") });
+        }
+        if url.host_str().is_none_or(str::is_empty) && url.scheme().starts_with("http") {
+            return Err(SecretUrlError::NoHost);
+        }
+        Ok(SecretUrl(url))
+    }
+
+    /// The real URL, password included: only for handing to a driver.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The parsed URL (its password must not be printed).
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+
+    /// The password, if any: for tests that check it never leaks.
+    pub fn password(&self) -> Option<&str> {
+        self.0.password()
+    }
+
+    /// The URL with its password replaced by `****`.
+    pub fn masked(&self) -> String {
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            // Setting a password only fails for URLs that cannot have one.
+            let _ = shown.set_password(Some("****"));
+        }
+        shown.to_string()
+    }
+}
+
+/// Why a connection URL was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretUrlError {
+    /// The text is not a URL.
+    #[error(transparent)]
+    Parse(UrlError),
+    /// The URL has the wrong scheme.
+    #[error("URL scheme `{found}` is not one of: {expected}")]
+    Scheme {
+        /// The scheme given.
+        found: String,
+        /// The schemes accepted.
+        expected: String,
+    },
+    /// An http(s) URL without a host.
+    #[error("URL has no host")]
+    NoHost,
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretUrl({})", self.masked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_masks_the_password() {
+        let url = SecretUrl::parse("postgres://bob:hunter2@db:5432/x", &["postgres"]).unwrap();
+        assert_eq!(url.to_string(), "postgres://bob:****@db:5432/x");
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert!(url.expose().contains("hunter2"));
+    }
+
+    #[test]
+    fn url_without_password_is_shown_unchanged() {
+        let url = SecretUrl::parse("http://127.0.0.1:8080/v1/users", &["http", "https"]).unwrap();
+        assert_eq!(url.to_string(), "http://127.0.0.1:8080/v1/users");
+    }
+
+    #[test]
+    fn parse_error_does_not_repeat_the_input() {
+        let err = SecretUrl::parse("postgres://bob:hunter2@[bad", &["postgres"]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn wrong_scheme_is_refused() {
+        let err = SecretUrl::parse("ftp://x/y", &["http", "https"]).unwrap_err();
+        assert!(err.to_string().contains("ftp"), "{err}");
+    }
+}

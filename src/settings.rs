@@ -1,0 +1,387 @@
+//! Raw CLI arguments -> validated settings: sizes, dates, URLs and match fields.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::SharedArgs;
+use crate::key::KeyField;
+use crate::load::ddl::TableName;
+use crate::secret::{SecretUrl, SecretUrlError};
+
+/// A usage or configuration error: the process exits with status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A size like `64MiB` that does not parse.
+    #[error("invalid size `{input}` for --{flag}: {reason} (use a number with an optional suffix B, KiB, MiB, GiB, KB, MB or GB, e.g. 64MiB)")]
+    Size {
+        /// The option.
+        flag: &'static str,
+        /// What was given.
+        input: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A date that is not YYYY-MM-DD.
+    #[error("invalid date `{input}` for --{flag}: expected YYYY-MM-DD")]
+    Date {
+        /// The option.
+        flag: &'static str,
+        /// What was given.
+        input: String,
+    },
+    /// A connection URL that does not parse (its text is not repeated: it may hold a password).
+    #[error("invalid URL for --{flag}")]
+    Url {
+        /// The option.
+        flag: &'static str,
+        /// The parse failure.
+        #[source]
+        source: SecretUrlError,
+    },
+    /// A required setting that was not given.
+    #[error("missing --{flag} (or the {env} environment variable)")]
+    Missing {
+        /// The option.
+        flag: &'static str,
+        /// Its environment variable.
+        env: &'static str,
+    },
+    /// Any other invalid value.
+    #[error("invalid value for --{flag}: {reason}")]
+    Invalid {
+        /// The option.
+        flag: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A run-defining setting given with a different value than the run was made with.
+    #[error("run {run_id} was made with --{flag} {recorded}; start a new run to use {given}")]
+    Conflict {
+        /// The run.
+        run_id: String,
+        /// The option.
+        flag: &'static str,
+        /// The value in the manifest.
+        recorded: String,
+        /// The value given now.
+        given: String,
+    },
+    /// No run to act on.
+    #[error("{0}")]
+    NoRun(String),
+}
+
+/// The settings of a run, kept in its manifest (never a secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    /// "Today" for the active rule.
+    pub report_date: NaiveDate,
+    /// Width of the active window in days.
+    pub active_days: u32,
+    /// Key fields, in key order.
+    pub match_on: Vec<KeyField>,
+    /// Warehouse table.
+    pub warehouse_table: TableName,
+    /// Bytes of records held in memory for sorting.
+    pub memory_budget_bytes: u64,
+    /// Vendor requests in flight.
+    pub concurrency: u32,
+    /// Retries per vendor page.
+    pub max_retries: u32,
+    /// First retry delay.
+    pub retry_delay: Duration,
+    /// Timeout of one vendor request.
+    pub request_timeout: Duration,
+    /// Reject ratio past which a source fails the run.
+    pub max_reject_ratio: f64,
+    /// Vendor URL, password masked (for the record; the real one is read again).
+    pub vendor_url_masked: Option<String>,
+}
+
+/// Connection URLs: read from flags or environment every time, never stored.
+#[derive(Debug, Clone, Default)]
+pub struct Connections {
+    /// Vendor API endpoint.
+    pub vendor: Option<SecretUrl>,
+    /// Internal database.
+    pub source: Option<SecretUrl>,
+    /// Warehouse database.
+    pub warehouse: Option<SecretUrl>,
+}
+
+/// Everything a command needs besides the run settings.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// Connection URLs.
+    pub connections: Connections,
+    /// Directory of runs.
+    pub work_dir: PathBuf,
+    /// Report file.
+    pub output: PathBuf,
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+const DEFAULT_REPORT_DATE: &str = "2017-02-02";
+const DEFAULT_TABLE: &str = "public.platform_user_activity";
+const MIN_BUDGET_BYTES: u64 = 64 * 1024;
+
+impl Connections {
+    /// The vendor URL, or a configuration error naming the flag.
+    pub fn vendor(&self) -> Result<&SecretUrl, ConfigError> {
+        self.vendor.as_ref().ok_or(ConfigError::Missing { flag: "vendor-url", env: crate::env::VENDOR_API_URL })
+    }
+    /// The source database URL, or a configuration error naming the flag.
+    pub fn source(&self) -> Result<&SecretUrl, ConfigError> {
+        self.source.as_ref().ok_or(ConfigError::Missing { flag: "source-url", env: crate::env::SOURCE_DATABASE_URL })
+    }
+    /// The warehouse URL, or a configuration error naming the flag.
+    pub fn warehouse(&self) -> Result<&SecretUrl, ConfigError> {
+        self.warehouse
+            .as_ref()
+            .ok_or(ConfigError::Missing { flag: "warehouse-url", env: crate::env::WAREHOUSE_DATABASE_URL })
+    }
+}
+
+/// Parses the connection URLs and paths of `args`.
+pub fn environment(args: &SharedArgs) -> Result<Environment, ConfigError> {
+    let connections = Connections {
+        vendor: parse_url("vendor-url", args.vendor_url.as_deref(), &["http", "https"])?,
+        source: parse_url("source-url", args.source_url.as_deref(), &["postgres", "postgresql"])?,
+        warehouse: parse_url("warehouse-url", args.warehouse_url.as_deref(), &["postgres", "postgresql"])?,
+    };
+    Ok(Environment { connections, work_dir: args.work_dir.clone(), output: args.output.clone(), quiet: args.quiet })
+}
+
+/// Parses an optional URL flag.
+pub fn parse_url(flag: &'static str, raw: Option<&str>, schemes: &[&str]) -> Result<Option<SecretUrl>, ConfigError> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(raw) => SecretUrl::parse(raw, schemes).map(Some).map_err(|source| ConfigError::Url { flag, source }),
+    }
+}
+
+/// Settings for a new run: every option not given takes its default.
+pub fn new_run_settings(args: &SharedArgs, env: &Environment) -> Result<RunSettings, ConfigError> {
+    Ok(RunSettings {
+        report_date: parse_date("report-date", args.report_date.as_deref().unwrap_or(DEFAULT_REPORT_DATE))?,
+        active_days: args.active_days.unwrap_or(30),
+        match_on: parse_match_on(args.match_on.as_deref().unwrap_or("lastname,firstname,specialty,location"))?,
+        warehouse_table: parse_table(args.warehouse_table.as_deref().unwrap_or(DEFAULT_TABLE))?,
+        memory_budget_bytes: parse_budget(args.memory_budget.as_deref().unwrap_or("64MiB"))?,
+        concurrency: positive("concurrency", args.concurrency.unwrap_or(8))?,
+        max_retries: args.max_retries.unwrap_or(5),
+        retry_delay: Duration::from_millis(args.retry_delay_ms.unwrap_or(500)),
+        request_timeout: Duration::from_secs(positive_u64(
+            "request-timeout-secs",
+            args.request_timeout_secs.unwrap_or(30),
+        )?),
+        max_reject_ratio: parse_ratio(args.max_reject_ratio.unwrap_or(0.01))?,
+        vendor_url_masked: env.connections.vendor.as_ref().map(SecretUrl::masked),
+    })
+}
+
+/// Settings for an existing run: the manifest's, with operational options
+/// overridden when given. Options that define the run's result must match.
+pub fn resumed_run_settings(
+    run_id: &str,
+    recorded: &RunSettings,
+    args: &SharedArgs,
+) -> Result<RunSettings, ConfigError> {
+    let mut settings = recorded.clone();
+    let conflict = |flag: &'static str, recorded: String, given: String| ConfigError::Conflict {
+        run_id: run_id.to_string(),
+        flag,
+        recorded,
+        given,
+    };
+    if let Some(raw) = args.report_date.as_deref() {
+        let given = parse_date("report-date", raw)?;
+        if given != recorded.report_date {
+            return Err(conflict("report-date", recorded.report_date.to_string(), given.to_string()));
+        }
+    }
+    if let Some(given) = args.active_days.filter(|d| *d != recorded.active_days) {
+        return Err(conflict("active-days", recorded.active_days.to_string(), given.to_string()));
+    }
+    if let Some(raw) = args.match_on.as_deref() {
+        let given = parse_match_on(raw)?;
+        if given != recorded.match_on {
+            return Err(conflict("match-on", KeyField::list(&recorded.match_on), KeyField::list(&given)));
+        }
+    }
+    if let Some(raw) = args.warehouse_table.as_deref() {
+        settings.warehouse_table = parse_table(raw)?;
+    }
+    if let Some(raw) = args.memory_budget.as_deref() {
+        settings.memory_budget_bytes = parse_budget(raw)?;
+    }
+    if let Some(n) = args.concurrency {
+        settings.concurrency = positive("concurrency", n)?;
+    }
+    if let Some(n) = args.max_retries {
+        settings.max_retries = n;
+    }
+    if let Some(ms) = args.retry_delay_ms {
+        settings.retry_delay = Duration::from_millis(ms);
+    }
+    if let Some(secs) = args.request_timeout_secs {
+        settings.request_timeout = Duration::from_secs(positive_u64("request-timeout-secs", secs)?);
+    }
+    if let Some(ratio) = args.max_reject_ratio {
+        settings.max_reject_ratio = parse_ratio(ratio)?;
+    }
+    Ok(settings)
+}
+
+fn parse_budget(raw: &str) -> Result<u64, ConfigError> {
+    let bytes = parse_size(raw).map_err(|reason| ConfigError::Size {
+        flag: "memory-budget",
+        input: raw.to_string(),
+        reason,
+    })?;
+    if bytes < MIN_BUDGET_BYTES {
+        return Err(ConfigError::Size {
+            flag: "memory-budget",
+            input: raw.to_string(),
+            reason: "must be at least 64KiB",
+        });
+    }
+    Ok(bytes)
+}
+
+/// Parses a human-readable size: `64MiB`, `512 KiB`, `1GB`, `1000` (bytes).
+/// Binary suffixes (KiB, MiB, GiB, and the short K, M, G) are powers of 1024;
+/// KB, MB, GB are powers of 1000.
+pub fn parse_size(raw: &str) -> Result<u64, &'static str> {
+    let text = raw.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    if number.is_empty() {
+        return Err("no number");
+    }
+    let number: f64 = number.parse().map_err(|_| "not a number")?;
+    let multiplier: u64 = match suffix.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return Err("unknown suffix"),
+    };
+    let bytes = number * multiplier as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err("too large");
+    }
+    Ok(bytes as u64)
+}
+
+/// Parses a YYYY-MM-DD date.
+pub fn parse_date(flag: &'static str, raw: &str) -> Result<NaiveDate, ConfigError> {
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| ConfigError::Date { flag, input: raw.to_string() })
+}
+
+/// Parses `--match-on`: a comma-separated, non-empty list of distinct key fields.
+pub fn parse_match_on(raw: &str) -> Result<Vec<KeyField>, ConfigError> {
+    let mut fields = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let field = KeyField::from_name(name).ok_or_else(|| ConfigError::Invalid {
+            flag: "match-on",
+            reason: format!("unknown field `{name}` (choose from lastname, firstname, specialty, location)"),
+        })?;
+        if fields.contains(&field) {
+            return Err(ConfigError::Invalid { flag: "match-on", reason: format!("`{name}` is given twice") });
+        }
+        fields.push(field);
+    }
+    if fields.is_empty() {
+        return Err(ConfigError::Invalid { flag: "match-on", reason: "no field given".into() });
+    }
+    // SPEC §4: the key order is fixed, whatever order the fields were given in.
+    fields.sort();
+    Ok(fields)
+}
+
+fn parse_table(raw: &str) -> Result<TableName, ConfigError> {
+    TableName::parse(raw).map_err(|reason| ConfigError::Invalid { flag: "warehouse-table", reason })
+}
+
+fn parse_ratio(ratio: f64) -> Result<f64, ConfigError> {
+    if (0.0..=1.0).contains(&ratio) {
+        Ok(ratio)
+    } else {
+        Err(ConfigError::Invalid { flag: "max-reject-ratio", reason: format!("{ratio} is not between 0 and 1") })
+    }
+}
+
+fn positive(flag: &'static str, n: u32) -> Result<u32, ConfigError> {
+    if n == 0 {
+        return Err(ConfigError::Invalid { flag, reason: "must be at least 1".into() });
+    }
+    Ok(n)
+}
+
+fn positive_u64(flag: &'static str, n: u64) -> Result<u64, ConfigError> {
+    if n == 0 {
+        return Err(ConfigError::Invalid { flag, reason: "must be at least 1".into() });
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_binary_suffixes() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("8M"), Ok(8 << 20));
+        assert_eq!(parse_size("1.5 KiB"), Ok(1536));
+    }
+
+    #[test]
+    fn size_decimal_suffixes_and_bytes() {
+        assert_eq!(parse_size("2MB"), Ok(2_000_000));
+        assert_eq!(parse_size("3kb"), Ok(3_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("10B"), Ok(10));
+    }
+
+    #[test]
+    fn size_failures() {
+        assert_eq!(parse_size("MiB"), Err("no number"));
+        assert_eq!(parse_size("12XB"), Err("unknown suffix"));
+        assert_eq!(parse_size("1.2.3MiB"), Err("not a number"));
+        assert_eq!(parse_size(""), Err("no number"));
+        assert_eq!(parse_size("99999999999999999999GiB"), Err("too large"));
+    }
+
+    #[test]
+    fn tiny_budget_is_refused_with_the_input_repeated() {
+        let err = parse_budget("1KiB").unwrap_err().to_string();
+        assert!(err.contains("`1KiB`") && err.contains("at least"), "{err}");
+    }
+
+    #[test]
+    fn date_must_be_iso() {
+        assert!(parse_date("report-date", "2017-02-02").is_ok());
+        assert!(parse_date("report-date", "02/02/2017").is_err());
+        assert!(parse_date("report-date", "2017-02-30").is_err());
+    }
+
+    #[test]
+    fn match_on_is_put_in_key_order() {
+        let fields = parse_match_on("location, lastname").unwrap();
+        assert_eq!(fields, vec![KeyField::Lastname, KeyField::Location]);
+        assert!(parse_match_on("lastname,lastname").is_err());
+        assert!(parse_match_on("zip").is_err());
+        assert!(parse_match_on(" , ").is_err());
+    }
+}
