@@ -63,9 +63,13 @@ pub enum Command {
 /// `fixtures generate | serve`.
 #[derive(Debug, Subcommand)]
 pub enum FixturesCommand {
-    /// Write deterministic synthetic data: our tables (`user`, `user_practice`)
-    /// into the --source-url database (dropping any existing ones) and vendor
-    /// pages as JSON files, plus expected.json with the planted counts.
+    /// Write deterministic synthetic data: our tables ("user", user_practice)
+    /// into the --source-url database and vendor pages as JSON files in
+    /// --out-dir, plus expected.json with the planted counts.
+    ///
+    /// DROPS and recreates both tables in that database, and deletes old
+    /// page-*.json files in --out-dir. The default size mirrors the real
+    /// vendor: 152 pages (151,677 entries) and 1,000,000 of our users.
     Generate(GenerateCommandArgs),
     /// Serve generated vendor pages as the vendor API on a local port, with
     /// knobs for latency and injected faults. Runs until stopped.

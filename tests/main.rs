@@ -1,1 +1,14 @@
+//! The one integration test binary: the built `vendor-match` against a real
+//! PostgreSQL server and `fixtures serve` over loopback.
 
+// Helpers: scratch databases, the fixture server, the naive join.
+mod util;
+
+// Exit codes, one `error:` line, help texts, passwords never shown.
+mod cli;
+// Vendor faults retried to the same rows; a failing page, then resume.
+mod faults;
+// Peak memory under --memory-budget + 48 MiB.
+mod memory;
+// End-to-end runs compared with a naive in-memory join; re-runs; stages.
+mod pipeline;

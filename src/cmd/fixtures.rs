@@ -3,6 +3,7 @@
 use anyhow::Context;
 
 use crate::cli::FixturesCommand;
+use crate::fixtures::FixtureError;
 use crate::settings::{parse_url, ConfigError};
 
 /// Runs a fixtures command.
@@ -18,12 +19,20 @@ pub fn run(command: FixturesCommand) -> anyhow::Result<()> {
                 "generated {} vendor entries on {} pages and {} internal users in {:.1} s",
                 summary.vendor_entries,
                 summary.vendor_pages,
-                summary.expected.internal_users,
+                summary.internal_users,
                 started.elapsed().as_secs_f64()
             );
             println!("{}", serde_json::to_string_pretty(&summary.expected)?);
             Ok(())
         }
-        FixturesCommand::Serve(args) => Ok(crate::fixtures::serve(&args)?),
+        FixturesCommand::Serve(args) => crate::fixtures::serve(&args).map_err(config_or_runtime),
+    }
+}
+
+/// Bad fixture settings are configuration errors (exit 2); the rest are failures.
+fn config_or_runtime(error: FixtureError) -> anyhow::Error {
+    match error {
+        FixtureError::Config(reason) => ConfigError::Invalid { flag: "fixtures", reason }.into(),
+        other => other.into(),
     }
 }

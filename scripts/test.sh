@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every test against a real PostgreSQL server (started if needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENDOR_MATCH_TEST_DATABASE_URL="$(scripts/pg-up.sh)"
+export VENDOR_MATCH_TEST_DATABASE_URL
+cargo test --locked "$@"

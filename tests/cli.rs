@@ -1,0 +1,145 @@
+//! The command line: exit codes, one clear `error:` line, help, and passwords never shown.
+
+use std::path::Path;
+
+use crate::util::*;
+
+fn table_exists(db: &TestDb) -> bool {
+    db.client().query_one("SELECT to_regclass('public.platform_user_activity') IS NOT NULL", &[]).unwrap().get(0)
+}
+
+fn assert_config_error(env: &TestEnv, db: &TestDb, extra: &[&str], mention: &str) {
+    let url = db.url();
+    let mut args =
+        vec!["run", "--vendor-url", "http://127.0.0.1:9/v1/users", "--source-url", &url, "--warehouse-url", &url];
+    args.extend(extra);
+    let output = env.run(&args);
+    assert_exit(&output, 2);
+    assert_one_error_line(&output);
+    assert!(stderr(&output).contains(mention), "want {mention:?} in\n{}", stderr(&output));
+    assert!(!env.work_dir().exists(), "no run is created for a bad configuration");
+    assert!(!table_exists(db), "warehouse untouched");
+}
+
+#[test]
+fn bad_size_date_url_or_field_exits_2_with_one_clear_line() {
+    let db = TestDb::new("config");
+    let env = TestEnv::new();
+    assert_config_error(&env, &db, &["--memory-budget", "64XB"], "`64XB`");
+    assert_config_error(&env, &db, &["--report-date", "2017-02-30"], "`2017-02-30`");
+    assert_config_error(&env, &db, &["--match-on", "lastname,zip"], "zip");
+    assert_config_error(&env, &db, &["--warehouse-url", "postgres://u:pw@[::1"], "--warehouse-url");
+    assert_config_error(&env, &db, &["--vendor-url", "ftp://vendor/v1"], "--vendor-url");
+}
+
+#[test]
+fn unknown_flag_exits_2() {
+    let env = TestEnv::new();
+    let output = env.run(&["run", "--no-such-flag"]);
+    assert_exit(&output, 2);
+    assert_one_error_line(&output);
+}
+
+#[test]
+fn missing_vendor_url_exits_2_naming_the_flag_and_variable() {
+    let env = TestEnv::new();
+    let output =
+        env.run(&["run", "--source-url", "postgres://127.0.0.1/x", "--warehouse-url", "postgres://127.0.0.1/x"]);
+    assert_exit(&output, 2);
+    assert_one_error_line(&output);
+    assert!(stderr(&output).contains("--vendor-url") && stderr(&output).contains("VENDOR_API_URL"));
+}
+
+#[test]
+fn unreachable_database_exits_1_with_one_line_and_no_password() {
+    // SPEC §8: an unreachable server is a runtime failure (1), not a usage error.
+    let env = TestEnv::new();
+    let url = "postgres://postgres:s3cret-unreachable@127.0.0.1:1/nowhere";
+    let output =
+        env.run(&["run", "--vendor-url", "http://127.0.0.1:9/v1", "--source-url", url, "--warehouse-url", url]);
+    assert_exit(&output, 1);
+    assert_one_error_line(&output);
+    let err = stderr(&output);
+    assert!(
+        err.contains("could not connect to the source database postgres://postgres:****@127.0.0.1:1/nowhere"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-unreachable"), "{err}");
+}
+
+#[test]
+fn every_command_has_help() {
+    let env = TestEnv::new();
+    for cmd in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["extract", "--help"],
+        vec!["match", "--help"],
+        vec!["load", "--help"],
+        vec!["report", "--help"],
+        vec!["resume", "--help"],
+        vec!["status", "--help"],
+        vec!["fixtures", "generate", "--help"],
+        vec!["fixtures", "serve", "--help"],
+    ] {
+        let output = env.run(&cmd);
+        assert_exit(&output, 0);
+        assert!(stdout(&output).contains("Usage:"), "{cmd:?}");
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files_under(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_password_in_the_urls_appears_nowhere() {
+    const SECRET: &str = "Pa55-word-never-shown";
+    let db = TestDb::new("secret");
+    db.client()
+        .batch_execute(
+            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/internal/seed.sql")).unwrap(),
+        )
+        .unwrap();
+    let server = Server::start(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vendor"), &[]);
+    let vendor = server.url.replace("http://", &format!("http://user:{SECRET}@"));
+    let env = TestEnv::new();
+    let url = db.url_with_password(SECRET);
+    let output = env
+        .command(&["run", "--quiet", "--max-reject-ratio", "0.5"])
+        .env("VENDOR_API_URL", &vendor)
+        .env("SOURCE_DATABASE_URL", &url)
+        .env("WAREHOUSE_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert_exit(&output, 0);
+    // A failing run prints its error with the URL too.
+    let failed = env
+        .command(&["run", "--quiet", "--max-retries", "0"])
+        .env("VENDOR_API_URL", format!("http://user:{SECRET}@127.0.0.1:9/v1"))
+        .env("SOURCE_DATABASE_URL", &url)
+        .env("WAREHOUSE_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert_exit(&failed, 1);
+    let status = env.run(&["status", "--json"]);
+    let mut texts = vec![stdout(&output), stderr(&output), stdout(&failed), stderr(&failed), stdout(&status)];
+    assert!(stderr(&failed).contains("user:****@"), "{}", stderr(&failed));
+    for file in files_under(env.path()) {
+        texts.push(String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned());
+    }
+    for text in texts {
+        assert!(!text.contains(SECRET), "password leaked:\n{text}");
+    }
+}

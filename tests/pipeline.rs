@@ -1,0 +1,162 @@
+//! End-to-end runs whose warehouse rows are compared with a naive in-memory join.
+
+use std::path::{Path, PathBuf};
+
+use crate::util::naive::{expected_rows, internal_users, vendor_users};
+use crate::util::*;
+
+const TABLE: &str = "public.platform_user_activity";
+
+fn repo_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn seed_hand_written(db: &TestDb) {
+    let sql = std::fs::read_to_string(repo_fixtures().join("internal/seed.sql")).unwrap();
+    db.client().batch_execute(&sql).unwrap();
+}
+
+fn run_args<'a>(server: &'a Server, db_url: &'a str) -> Vec<&'a str> {
+    vec!["run", "--quiet", "--vendor-url", &server.url, "--source-url", db_url, "--warehouse-url", db_url]
+}
+
+#[test]
+fn hand_written_quirks_match_a_naive_in_memory_join() {
+    let db = TestDb::new("quirks");
+    seed_hand_written(&db);
+    let pages = repo_fixtures().join("vendor");
+    let server = Server::start(&pages, &[]);
+    let env = TestEnv::new();
+    let url = db.url();
+    let mut args = run_args(&server, &url);
+    args.extend(["--max-reject-ratio", "0.5"]);
+    let output = env.run(&args);
+    assert_exit(&output, 0);
+
+    let expected = expected_rows(&vendor_users(&pages), &internal_users(&db), "2017-02-02", 30);
+    assert_rows_eq(&warehouse_rows(&db, TABLE, "2017-02-02"), &expected);
+
+    // The two unrepresentable vendor records are recorded, with page and reason.
+    let status = status_json(&env);
+    let run_id = status["run_id"].as_str().unwrap();
+    let rejects = std::fs::read_to_string(env.work_dir().join(run_id).join("rejects.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = rejects.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{rejects}");
+    assert!(lines.iter().all(|l| l["source"] == "vendor" && l["page"] == 1), "{rejects}");
+    assert!(lines.iter().any(|l| l["id"] == 114 && l["reason"].as_str().unwrap().contains("date")), "{rejects}");
+
+    let report = std::fs::read_to_string(env.output()).unwrap();
+    assert_eq!(report, stdout(&output), "stdout and output.txt hold the same report");
+    let matched = expected.iter().filter(|r| r.status == "matched").count();
+    assert!(report.contains(&format!("\nTotal Matches: {matched}\n")), "{report}");
+    assert!(report.contains("duplicate vendor ids (later page kept): 1"), "{report}");
+}
+
+#[test]
+fn report_starts_with_the_four_sections_and_sample_rows_are_matched_json() {
+    let db = TestDb::new("report");
+    seed_hand_written(&db);
+    let server = Server::start(&repo_fixtures().join("vendor"), &[]);
+    let env = TestEnv::new();
+    let url = db.url();
+    let mut args = run_args(&server, &url);
+    args.extend(["--max-reject-ratio", "0.5"]);
+    assert_exit(&env.run(&args), 0);
+    let report = std::fs::read_to_string(env.output()).unwrap();
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(lines[0].starts_with("Elapsed Time: "), "{report}");
+    assert!(lines[1].starts_with("Total Matches: "), "{report}");
+    assert_eq!(lines[2], "Sample Output:");
+    let ddl_at = lines.iter().position(|l| *l == "SQL DDL:").expect("SQL DDL section");
+    let total: usize = lines[1]["Total Matches: ".len()..].parse().unwrap();
+    assert_eq!(ddl_at - 3, total.min(10), "sample holds min(10, matches) rows");
+    for line in &lines[3..ddl_at] {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(row["match_status"], "matched");
+        assert_eq!(row["report_date"], "2017-02-02");
+    }
+    assert!(lines[ddl_at + 1].starts_with("CREATE TABLE IF NOT EXISTS \"public\".\"platform_user_activity\""));
+    assert!(report.contains("phi coefficient"));
+}
+
+#[test]
+fn generated_fixtures_match_the_naive_join_and_the_planted_counts() {
+    let db = TestDb::new("generated");
+    let env = TestEnv::new();
+    let pages = env.path().join("fixtures");
+    let planted = generate(&db, &pages, &["--vendor-users", "3000", "--internal-users", "5000", "--page-size", "100"]);
+    let server = Server::start(&pages, &[]);
+    let url = db.url();
+    let output = env.run(&run_args(&server, &url));
+    assert_exit(&output, 0);
+
+    let expected = expected_rows(&vendor_users(&pages), &internal_users(&db), "2017-02-02", 30);
+    let actual = warehouse_rows(&db, TABLE, "2017-02-02");
+    assert_rows_eq(&actual, &expected);
+    for status in ["matched", "ambiguous", "internal_only", "vendor_only", "unmatchable"] {
+        let count = actual.iter().filter(|r| r.status == status).count() as u64;
+        assert_eq!(Some(count), planted["rows"][status].as_u64(), "planted {status} rows");
+    }
+    let report = stdout(&output);
+    assert!(report.contains(&format!("\nTotal Matches: {}\n", planted["total_matches"])), "{report}");
+}
+
+#[test]
+fn rerunning_a_report_date_replaces_its_rows_and_leaves_other_dates_alone() {
+    let db = TestDb::new("rerun");
+    seed_hand_written(&db);
+    let server = Server::start(&repo_fixtures().join("vendor"), &[]);
+    let env = TestEnv::new();
+    let url = db.url();
+    let run = |date: &str| {
+        let mut args = run_args(&server, &url);
+        args.extend(["--max-reject-ratio", "0.5", "--report-date", date]);
+        assert_exit(&env.run(&args), 0);
+    };
+    run("2017-02-02");
+    let first = warehouse_rows(&db, TABLE, "2017-02-02");
+    run("2017-01-15");
+    let other = warehouse_rows(&db, TABLE, "2017-01-15");
+    run("2017-02-02");
+    assert_rows_eq(&warehouse_rows(&db, TABLE, "2017-02-02"), &first);
+    assert_rows_eq(&warehouse_rows(&db, TABLE, "2017-01-15"), &other);
+    let total: i64 = db.client().query_one(&format!("SELECT count(*) FROM {TABLE}"), &[]).unwrap().get(0);
+    assert_eq!(total as usize, first.len() + other.len());
+    // The active flags follow each run's own report date.
+    let expected_other =
+        expected_rows(&vendor_users(&repo_fixtures().join("vendor")), &internal_users(&db), "2017-01-15", 30);
+    assert_rows_eq(&other, &expected_other);
+}
+
+#[test]
+fn single_stage_commands_give_the_same_rows_as_run() {
+    let db = TestDb::new("stages");
+    seed_hand_written(&db);
+    let pages = repo_fixtures().join("vendor");
+    let server = Server::start(&pages, &[]);
+    let env = TestEnv::new();
+    let url = db.url();
+    let conn = ["--vendor-url", server.url.as_str(), "--source-url", &url, "--warehouse-url", &url, "--quiet"];
+    let stage = |name: &str| {
+        let mut args = vec![name];
+        args.extend(conn);
+        if name == "extract" {
+            args.extend(["--max-reject-ratio", "0.5", "--warehouse-table", "stages_out"]);
+        }
+        assert_exit(&env.run(&args), 0);
+    };
+    stage("extract");
+    let status = status_json(&env);
+    assert_eq!(status["next_stage"], "match");
+    stage("match");
+    stage("load");
+    stage("report");
+    let status = status_json(&env);
+    assert!(status["next_stage"].is_null(), "{status}");
+    for s in status["stages"].as_array().unwrap() {
+        assert_eq!(s["state"], "completed", "{status}");
+    }
+    let expected = expected_rows(&vendor_users(&pages), &internal_users(&db), "2017-02-02", 30);
+    assert_rows_eq(&warehouse_rows(&db, "stages_out", "2017-02-02"), &expected);
+    assert!(env.output().exists());
+}

@@ -1,0 +1,250 @@
+//! Test helpers: a scratch PostgreSQL database, the fixture vendor server, the binary, and a naive join.
+
+#![allow(dead_code)]
+
+pub mod naive;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// Where the test PostgreSQL server is: an admin URL (database `postgres`).
+pub const DATABASE_URL_VAR: &str = "VENDOR_MATCH_TEST_DATABASE_URL";
+
+pub fn admin_url() -> String {
+    std::env::var(DATABASE_URL_VAR).unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database created for one test and dropped at the end. An unreachable
+/// server fails the test: the database paths must be proven, never skipped.
+pub struct TestDb {
+    pub name: String,
+    admin: String,
+}
+
+impl TestDb {
+    pub fn new(prefix: &str) -> TestDb {
+        let name = format!("vmt_{prefix}_{}_{:08x}", std::process::id(), fastrand::u32(..));
+        let admin = admin_url();
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("test PostgreSQL at {admin} is unreachable ({e}); set {DATABASE_URL_VAR}"));
+        client.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+        TestDb { name, admin }
+    }
+
+    /// The URL of this database, optionally with a user:password.
+    pub fn url(&self) -> String {
+        let mut url = url::Url::parse(&self.admin).unwrap();
+        url.set_path(&format!("/{}", self.name));
+        url.to_string()
+    }
+
+    pub fn url_with_password(&self, password: &str) -> String {
+        let mut url = url::Url::parse(&self.url()).unwrap();
+        if url.username().is_empty() {
+            url.set_username("postgres").unwrap();
+        }
+        url.set_password(Some(password)).unwrap();
+        url.to_string()
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url(), postgres::NoTls).unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// `vendor-match fixtures serve` on a free loopback port, killed on drop.
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Server {
+    pub fn start(dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(bin())
+            .args(["fixtures", "serve", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected server line {line:?}"))
+            .to_string();
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_vendor-match"))
+}
+
+/// A temporary work dir and the binary to run in it.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        TestEnv { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    pub fn output(&self) -> PathBuf {
+        self.dir.path().join("output.txt")
+    }
+
+    /// The binary with the work dir, output file and quick retries set; no
+    /// connection variables inherited from the environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .current_dir(self.path())
+            .env_remove("VENDOR_API_URL")
+            .env_remove("SOURCE_DATABASE_URL")
+            .env_remove("WAREHOUSE_DATABASE_URL")
+            .env("VENDOR_MATCH_WORK_DIR", self.work_dir())
+            .env("VENDOR_MATCH_OUTPUT", self.output())
+            .env("VENDOR_MATCH_RETRY_DELAY_MS", "10");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+}
+
+/// Fails with the command's output shown when its exit code is not `code`.
+pub fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "exit code\n```stdout\n{}\n```\n```stderr\n{}\n```",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Exactly one `error:` line, no panic text.
+pub fn assert_one_error_line(output: &Output) {
+    let err = stderr(output);
+    let errors = err.lines().filter(|l| l.starts_with("error:")).count();
+    assert_eq!(errors, 1, "want one error: line\n```\n{err}\n```");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "panic text\n```\n{err}\n```");
+}
+
+/// One warehouse row, as compared by tests.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WarehouseRow {
+    pub status: String,
+    pub internal_id: Option<i64>,
+    pub vendor_id: Option<i64>,
+    pub match_key: Option<String>,
+    pub firstname: Option<String>,
+    pub lastname: Option<String>,
+    pub specialty: Option<String>,
+    pub location: Option<String>,
+    pub internal_active: Option<bool>,
+    pub vendor_active: Option<bool>,
+    pub vendor_last_active: Option<chrono::NaiveDate>,
+}
+
+/// Every row of `report_date` in the warehouse table, sorted.
+pub fn warehouse_rows(db: &TestDb, table: &str, report_date: &str) -> Vec<WarehouseRow> {
+    let sql = format!(
+        "SELECT match_status, internal_user_id, vendor_user_id, match_key, firstname, lastname, specialty, \
+         practice_location, internal_is_active, vendor_is_active, vendor_last_active_date FROM {table} \
+         WHERE report_date = $1::text::date"
+    );
+    let mut rows: Vec<WarehouseRow> = db
+        .client()
+        .query(&sql, &[&report_date])
+        .unwrap()
+        .iter()
+        .map(|r| WarehouseRow {
+            status: r.get(0),
+            internal_id: r.get(1),
+            vendor_id: r.get(2),
+            match_key: r.get(3),
+            firstname: r.get(4),
+            lastname: r.get(5),
+            specialty: r.get(6),
+            location: r.get(7),
+            internal_active: r.get(8),
+            vendor_active: r.get(9),
+            vendor_last_active: r.get(10),
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Compares two row lists, showing the first differences.
+pub fn assert_rows_eq(actual: &[WarehouseRow], expected: &[WarehouseRow]) {
+    if actual == expected {
+        return;
+    }
+    let missing: Vec<_> = expected.iter().filter(|r| !actual.contains(r)).take(5).collect();
+    let extra: Vec<_> = actual.iter().filter(|r| !expected.contains(r)).take(5).collect();
+    panic!(
+        "warehouse rows differ: {} actual, {} expected\n```missing\n{missing:#?}\n```\n```unexpected\n{extra:#?}\n```",
+        actual.len(),
+        expected.len()
+    );
+}
+
+/// `fixtures generate` into `db`, pages into `dir`; returns expected.json.
+pub fn generate(db: &TestDb, dir: &Path, args: &[&str]) -> serde_json::Value {
+    let output = Command::new(bin())
+        .args(["fixtures", "generate", "--out-dir"])
+        .arg(dir)
+        .args(args)
+        .env("SOURCE_DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    assert_exit(&output, 0);
+    serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap()
+}
+
+/// The run's manifest as JSON (`status --json`).
+pub fn status_json(env: &TestEnv) -> serde_json::Value {
+    let output = env.run(&["status", "--json"]);
+    assert_exit(&output, 0);
+    serde_json::from_slice(&output.stdout).unwrap()
+}

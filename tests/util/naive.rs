@@ -1,0 +1,156 @@
+//! The expected warehouse rows, computed the simple way: everything in memory,
+//! written independently of the pipeline's code (SPEC §2, §4, §5, §6).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::NaiveDate;
+use unicode_normalization::UnicodeNormalization;
+
+use super::{TestDb, WarehouseRow};
+
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: i64,
+    pub firstname: Option<String>,
+    pub lastname: Option<String>,
+    pub specialty: Option<String>,
+    pub location: Option<String>,
+    pub last_active: Option<NaiveDate>,
+}
+
+fn norm(s: &str) -> String {
+    let lowered: String = s.nfkc().collect::<String>().to_lowercase().replace('_', " ");
+    lowered.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn key(p: &Person) -> Option<String> {
+    let mut parts = Vec::new();
+    for field in [&p.lastname, &p.firstname, &p.specialty, &p.location] {
+        let n = norm(field.as_deref()?);
+        if n.is_empty() {
+            return None;
+        }
+        // The documented key format: fields joined by `|`, with `\` and `|` escaped by `\`.
+        parts.push(n.replace('\\', "\\\\").replace('|', "\\|"));
+    }
+    Some(parts.join("|"))
+}
+
+fn text(v: &serde_json::Value) -> Option<String> {
+    v.as_str().map(|s| s.replace('\0', ""))
+}
+
+/// Every vendor user in the page files of `dir`, one per id (the later page wins).
+pub fn vendor_users(dir: &Path) -> Vec<Person> {
+    let mut pages: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("page-"))
+        .collect();
+    pages.sort();
+    let mut by_id: BTreeMap<i64, Person> = BTreeMap::new();
+    for page in pages {
+        let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&page).unwrap()).unwrap();
+        for u in json["users"].as_array().unwrap() {
+            let Some(id) = u["id"].as_i64() else { continue };
+            let last_active = match u["last_active_date"].as_str() {
+                Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+                    Ok(d) => Some(d),
+                    Err(_) => continue,
+                },
+                None => None,
+            };
+            let person = Person {
+                id,
+                firstname: text(&u["firstname"]),
+                lastname: text(&u["lastname"]),
+                specialty: text(&u["specialty"]),
+                location: text(&u["practice_location"]),
+                last_active,
+            };
+            by_id.insert(id, person);
+        }
+    }
+    by_id.into_values().collect()
+}
+
+/// Every internal user, joined to its practice.
+pub fn internal_users(db: &TestDb) -> Vec<Person> {
+    db.client()
+        .query(
+            "SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, u.last_active_date \
+             FROM \"user\" u LEFT JOIN user_practice p ON p.id = u.practice_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| Person {
+            id: r.get(0),
+            firstname: r.get(1),
+            lastname: r.get(2),
+            specialty: r.get(3),
+            location: r.get(4),
+            last_active: r.get(5),
+        })
+        .collect()
+}
+
+fn active(d: Option<NaiveDate>, today: NaiveDate, days: i64) -> bool {
+    d.is_some_and(|d| d <= today && (today - d).num_days() <= days)
+}
+
+/// The SPEC's rows for these two user bases.
+pub fn expected_rows(vendor: &[Person], internal: &[Person], today: &str, days: i64) -> Vec<WarehouseRow> {
+    let today: NaiveDate = today.parse().unwrap();
+    let mut groups: HashMap<String, (Vec<&Person>, Vec<&Person>)> = HashMap::new();
+    let mut rows = Vec::new();
+    let row = |status: &str, k: Option<&String>, v: Option<&Person>, i: Option<&Person>| {
+        let pick = |f: fn(&Person) -> &Option<String>| match i {
+            Some(i) => f(i).clone(),
+            None => v.and_then(|v| f(v).clone()),
+        };
+        WarehouseRow {
+            status: status.to_string(),
+            internal_id: i.map(|p| p.id),
+            vendor_id: v.map(|p| p.id),
+            match_key: k.cloned(),
+            firstname: pick(|p| &p.firstname),
+            lastname: pick(|p| &p.lastname),
+            specialty: pick(|p| &p.specialty),
+            location: match i {
+                Some(i) => i.location.clone(),
+                None => v.and_then(|v| v.location.as_ref().map(|l| l.replace('_', " "))),
+            },
+            internal_active: i.map(|p| active(p.last_active, today, days)),
+            vendor_active: v.map(|p| active(p.last_active, today, days)),
+            vendor_last_active: v.and_then(|p| p.last_active),
+        }
+    };
+    for v in vendor {
+        match key(v) {
+            Some(k) => groups.entry(k).or_default().0.push(v),
+            None => rows.push(row("unmatchable", None, Some(v), None)),
+        }
+    }
+    for i in internal {
+        match key(i) {
+            Some(k) => groups.entry(k).or_default().1.push(i),
+            None => rows.push(row("unmatchable", None, None, Some(i))),
+        }
+    }
+    for (k, (vs, is)) in &groups {
+        if vs.len() == 1 && is.len() == 1 {
+            rows.push(row("matched", Some(k), Some(vs[0]), Some(is[0])));
+        } else if vs.len() > 1 || is.len() > 1 {
+            rows.extend(vs.iter().map(|v| row("ambiguous", Some(k), Some(v), None)));
+            rows.extend(is.iter().map(|i| row("ambiguous", Some(k), None, Some(i))));
+        } else if vs.len() == 1 {
+            rows.push(row("vendor_only", Some(k), Some(vs[0]), None));
+        } else {
+            rows.push(row("internal_only", Some(k), None, Some(is[0])));
+        }
+    }
+    rows.sort();
+    rows
+}
