@@ -77,7 +77,11 @@ fn baseline(n: u64, segment: usize) -> (f64, u64) {
         .with_sort_dir(dir.path().to_path_buf())
         .sort(records(n).map(|r| Flat(r.key, r.user.id)))
         .expect("extsort");
-    let count = sorted.map(|r| r.expect("record")).count() as u64;
+    let mut count = 0u64;
+    for record in sorted {
+        record.expect("record");
+        count += 1;
+    }
     assert_eq!(count, n);
     (start.elapsed().as_secs_f64(), peak_rss_bytes().unwrap_or(0))
 }

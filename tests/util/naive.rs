@@ -53,7 +53,9 @@ pub fn vendor_users(dir: &Path) -> Vec<Person> {
     for page in pages {
         let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&page).unwrap()).unwrap();
         for u in json["users"].as_array().unwrap() {
-            let Some(id) = u["id"].as_i64() else { continue };
+            // A numeric string is a usable id (README: what a reject is).
+            let id = u["id"].as_i64().or_else(|| u["id"].as_str().and_then(|s| s.trim().parse().ok()));
+            let Some(id) = id else { continue };
             let last_active = match u["last_active_date"].as_str() {
                 Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
                     Ok(d) => Some(d),
