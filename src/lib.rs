@@ -14,6 +14,7 @@ pub mod db;
 pub mod env;
 pub mod exit;
 pub mod extract;
+pub mod failpoint;
 pub mod fixtures;
 pub mod key;
 pub mod load;

@@ -10,5 +10,7 @@ mod cli;
 mod faults;
 // Peak memory under --memory-budget + 48 MiB.
 mod memory;
+// Crash consistency: failpoints, kill -9, broken database connections.
+mod resume;
 // End-to-end runs compared with a naive in-memory join; re-runs; stages.
 mod pipeline;

@@ -20,6 +20,15 @@ use crate::run::manifest::{Manifest, StageName, StageState};
 use crate::run::RunDir;
 use crate::settings::{ConfigError, Environment, RunSettings};
 
+/// How a stage starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// From nothing: earlier outputs of the stage are discarded.
+    Fresh,
+    /// From the stage's last checkpoint, when it has one (`resume`).
+    Continue,
+}
+
 /// An open run.
 pub struct Pipeline {
     run: RunDir,
@@ -51,17 +60,19 @@ impl Pipeline {
         &self.manifest
     }
 
-    /// Runs `first` and every stage after it.
-    pub fn run_from(&mut self, first: StageName) -> anyhow::Result<()> {
-        for stage in StageName::ALL.into_iter().filter(|s| *s >= first) {
-            self.run_stage(stage)?;
+    /// Runs `first` (continuing it from its checkpoint when `start` says so)
+    /// and every stage after it.
+    pub fn run_from(&mut self, first: StageName, start: Start) -> anyhow::Result<()> {
+        self.run_stage(first, start)?;
+        for stage in StageName::ALL.into_iter().filter(|s| *s > first) {
+            self.run_stage(stage, Start::Fresh)?;
         }
         Ok(())
     }
 
     /// Runs one stage with its bookkeeping. Stages after it become pending:
     /// their outputs were made from the old ones.
-    pub fn run_stage(&mut self, stage: StageName) -> anyhow::Result<()> {
+    pub fn run_stage(&mut self, stage: StageName, start: Start) -> anyhow::Result<()> {
         self.check_ready(stage)?;
         for later in StageName::ALL.into_iter().filter(|s| *s > stage) {
             *self.manifest.stage_mut(later) = Default::default();
@@ -76,7 +87,7 @@ impl Pipeline {
 
         metrics::reset_peak_rss();
         let started = Instant::now();
-        let result = self.execute(stage, started);
+        let result = self.execute(stage, started, start);
         let record = self.manifest.stage_mut(stage);
         record.elapsed_secs = Some(started.elapsed().as_secs_f64());
         record.finished_at = Some(chrono::Utc::now());
@@ -92,6 +103,9 @@ impl Pipeline {
             }
         }
         self.save()?;
+        if result.is_ok() {
+            crate::failpoint::hit("stage.completed");
+        }
         if stage == StageName::Report && result.is_ok() {
             self.print_report()?;
         }
@@ -130,18 +144,13 @@ impl Pipeline {
     }
 
     /// Does the stage's work; returns the rows it produced.
-    fn execute(&mut self, stage: StageName, started: Instant) -> anyhow::Result<u64> {
+    fn execute(&mut self, stage: StageName, started: Instant, start: Start) -> anyhow::Result<u64> {
         let settings = self.manifest.settings.clone();
         match stage {
             StageName::Extract => {
                 let bars = ExtractBars::new(self.env.quiet);
-                let output = extract::extract(
-                    &self.run,
-                    &settings,
-                    self.env.connections.vendor()?,
-                    self.env.connections.source()?,
-                    &bars,
-                )?;
+                let urls = (self.env.connections.vendor()?, self.env.connections.source()?);
+                let output = extract::extract(&self.run, &settings, urls, &bars, start == Start::Continue)?;
                 bars.finish();
                 let rows = output.vendor_users + output.internal_users;
                 self.manifest.extract_output = Some(output);

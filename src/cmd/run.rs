@@ -4,7 +4,7 @@ use crate::cli::SharedArgs;
 use crate::run::manifest::StageName;
 use crate::settings;
 
-use super::pipeline::Pipeline;
+use super::pipeline::{Pipeline, Start};
 
 /// Validates every setting and connection first, so a bad one fails before any work.
 pub fn run(args: &SharedArgs) -> anyhow::Result<()> {
@@ -16,5 +16,5 @@ pub fn run(args: &SharedArgs) -> anyhow::Result<()> {
     crate::db::connect(connections.source()?, "source")?;
     crate::db::connect(connections.warehouse()?, "warehouse")?;
     let mut pipeline = Pipeline::create(env, settings)?;
-    pipeline.run_from(StageName::Extract)
+    pipeline.run_from(StageName::Extract, Start::Fresh)
 }

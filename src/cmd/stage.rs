@@ -5,7 +5,7 @@ use crate::run::manifest::{Manifest, StageName};
 use crate::run::RunDir;
 use crate::settings;
 
-use super::pipeline::Pipeline;
+use super::pipeline::{Pipeline, Start};
 
 /// Runs one stage. `extract` starts a new run when there is none (or with --new).
 pub fn run(args: &StageArgs, stage: StageName) -> anyhow::Result<()> {
@@ -15,10 +15,10 @@ pub fn run(args: &StageArgs, stage: StageName) -> anyhow::Result<()> {
     {
         let settings = settings::new_run_settings(&args.shared, &env)?;
         let mut pipeline = Pipeline::create(env, settings)?;
-        return pipeline.run_stage(stage);
+        return pipeline.run_stage(stage, Start::Fresh);
     }
     let mut pipeline = open(args, env)?;
-    pipeline.run_stage(stage)
+    pipeline.run_stage(stage, Start::Fresh)
 }
 
 /// Opens the run named by `args`, with its recorded settings and the given overrides.

@@ -6,10 +6,16 @@ use chrono::NaiveDate;
 
 use crate::model::InternalUser;
 
-/// `"user"` joined to its practice; a user without a practice has a null location.
-const QUERY: &str = "COPY (SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, \
-     u.classification, u.platform_registered_on, u.last_active_date \
-     FROM \"user\" u LEFT JOIN user_practice p ON p.id = u.practice_id) TO STDOUT";
+/// `"user"` joined to its practice (a user without one has a null location),
+/// in id order so that a stream cut short can continue after the last id read.
+fn query(after_id: Option<i64>) -> String {
+    let after = after_id.map(|id| format!("WHERE u.id > {id} ")).unwrap_or_default();
+    format!(
+        "COPY (SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, \
+         u.classification, u.platform_registered_on, u.last_active_date \
+         FROM \"user\" u LEFT JOIN user_practice p ON p.id = u.practice_id {after}ORDER BY u.id) TO STDOUT"
+    )
+}
 
 /// A failure of the stream itself (not of one row).
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +37,30 @@ pub struct RowReject {
     pub reason: String,
 }
 
-/// Streams every user to `on_row`; returns the number of rows read.
+impl InternalError {
+    /// Whether the stream broke off (connection lost, server shutting the
+    /// session down) rather than failed for good (a missing table, a bad query).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            InternalError::Io(_) => true,
+            InternalError::Db(error) => match error.as_db_error() {
+                None => true,
+                // Class 08: connection exception; 57: operator intervention (pg_terminate_backend).
+                Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57"),
+            },
+        }
+    }
+}
+
+/// Streams every user with an id above `after_id` (all when `None`), in id
+/// order, to `on_row`; returns the number of rows read.
 pub fn stream<E: From<InternalError>>(
     client: &mut postgres::Client,
+    after_id: Option<i64>,
     mut on_row: impl FnMut(Result<InternalUser, RowReject>) -> Result<(), E>,
 ) -> Result<u64, E> {
     client.batch_execute("SET DateStyle = 'ISO, YMD'").map_err(InternalError::from)?;
-    let reader = client.copy_out(QUERY).map_err(InternalError::from)?;
+    let reader = client.copy_out(&query(after_id)).map_err(InternalError::from)?;
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let mut line = Vec::new();
     let mut rows = 0;
@@ -129,6 +152,12 @@ mod tests {
         assert_eq!(user.lastname.as_deref(), Some("O'Brien, Jr."));
         assert_eq!(user.specialty, None);
         assert_eq!(user.last_active_date, Some("2017-01-03".parse().unwrap()));
+    }
+
+    #[test]
+    fn query_continues_after_the_last_id() {
+        assert!(query(Some(41)).contains("WHERE u.id > 41 ORDER BY u.id"));
+        assert!(!query(None).contains("WHERE"));
     }
 
     #[test]

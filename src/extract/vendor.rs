@@ -7,7 +7,8 @@
 //! `2 * concurrency` pages are held). When an answer reports more pages than
 //! planned, another round fetches the new ones.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -47,34 +48,54 @@ pub struct PageError {
 /// What fetching saw.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FetchStats {
-    /// Pages fetched.
+    /// Pages fetched (including pages a resumed run had already fetched).
     pub pages: u32,
     /// `total_pages` in the first answer.
     pub first_total_pages: u32,
     /// The largest `total_pages` seen.
     pub max_total_pages: u32,
+    /// `total_pages` in the latest answer.
+    pub last_total_pages: u32,
     /// Answers whose `total_pages` differed from the one before.
     pub page_count_changes: u64,
     /// Retried requests.
     pub retries: u64,
+    /// Pages a resumed extract did not fetch again.
+    pub pages_resumed: u32,
+}
+
+impl FetchStats {
+    fn observe(&mut self, total_pages: u32) {
+        self.pages += 1;
+        if self.pages == 1 {
+            self.first_total_pages = total_pages;
+        } else if total_pages != self.last_total_pages {
+            self.page_count_changes += 1;
+        }
+        self.last_total_pages = total_pages;
+        self.max_total_pages = self.max_total_pages.max(total_pages);
+    }
 }
 
 struct Shared<'a> {
     client: &'a reqwest::blocking::Client,
     base: &'a SecretUrl,
     options: &'a FetchOptions,
-    next: AtomicU32,
-    last: u32,
+    pending: Vec<u32>,
+    next: AtomicUsize,
     abort: AtomicBool,
     retries: AtomicU64,
 }
 
-/// Fetches every page and hands each to `on_page` (in arrival order, which is
-/// not page order). Stops at the first page whose retries run out, or at the
-/// first error of `on_page`.
+/// Fetches every page not in `done` and hands each to `on_page` (in arrival
+/// order, which is not page order), starting from the figures of an earlier
+/// attempt (`resumed`, default for a fresh start). Stops at the first page
+/// whose retries run out, or at the first error of `on_page`.
 pub fn fetch_all<E: From<PageError>>(
     base: &SecretUrl,
     options: &FetchOptions,
+    done: &BTreeSet<u32>,
+    resumed: FetchStats,
     mut on_page: impl FnMut(Page, &FetchStats) -> Result<(), E>,
 ) -> Result<FetchStats, E> {
     let client = http::client(options.request_timeout).map_err(|source| PageError {
@@ -83,51 +104,45 @@ pub fn fetch_all<E: From<PageError>>(
         url: base.masked(),
         source,
     })?;
-    let retries = AtomicU64::new(0);
-    let first = fetch_with_retry(&client, base, options, 1, &retries)?;
-    let mut stats = FetchStats {
-        first_total_pages: first.total_pages,
-        max_total_pages: first.total_pages,
-        ..FetchStats::default()
-    };
-    let mut last_total = first.total_pages;
-    stats.pages = 1;
-    on_page(first, &stats)?;
-    let mut next = 2;
-    while next <= stats.max_total_pages {
+    let mut stats = FetchStats { pages_resumed: done.len() as u32, ..resumed };
+    if !done.contains(&1) {
+        let retries = AtomicU64::new(0);
+        let first = fetch_with_retry(&client, base, options, 1, &retries)?;
+        stats.retries += retries.into_inner();
+        stats.observe(first.total_pages);
+        on_page(first, &stats)?;
+    }
+    let mut planned = 1;
+    while planned < stats.max_total_pages {
+        let last = stats.max_total_pages;
         let shared = Shared {
             client: &client,
             base,
             options,
-            next: AtomicU32::new(next),
-            last: stats.max_total_pages,
+            pending: (planned + 1..=last).filter(|p| !done.contains(p)).collect(),
+            next: AtomicUsize::new(0),
             abort: AtomicBool::new(false),
             retries: AtomicU64::new(0),
         };
-        fetch_round(&shared, |page| {
-            stats.pages += 1;
-            if page.total_pages != last_total {
-                stats.page_count_changes += 1;
-                last_total = page.total_pages;
-            }
-            stats.max_total_pages = stats.max_total_pages.max(page.total_pages);
+        let result = fetch_round(&shared, |page| {
+            stats.observe(page.total_pages);
             on_page(page, &stats)
-        })?;
-        next = shared.last + 1;
-        retries.fetch_add(shared.retries.load(Ordering::Relaxed), Ordering::Relaxed);
+        });
+        stats.retries += shared.retries.load(Ordering::Relaxed);
+        result?;
+        planned = last;
     }
-    stats.retries = retries.load(Ordering::Relaxed);
     Ok(stats)
 }
 
-/// Fetches pages `shared.next..=shared.last` with the worker threads.
+/// Fetches `shared.pending` with the worker threads.
 fn fetch_round<E: From<PageError>>(
     shared: &Shared<'_>,
     mut on_page: impl FnMut(Page) -> Result<(), E>,
 ) -> Result<(), E> {
-    let workers = shared.options.concurrency.max(1) as usize;
+    let workers = (shared.options.concurrency.max(1) as usize).min(shared.pending.len());
     thread::scope(|scope| {
-        let (sender, receiver) = mpsc::sync_channel::<Result<Page, PageError>>(workers);
+        let (sender, receiver) = mpsc::sync_channel::<Result<Page, PageError>>(workers.max(1));
         for _ in 0..workers {
             let sender = sender.clone();
             scope.spawn(move || worker(shared, &sender));
@@ -146,10 +161,9 @@ fn fetch_round<E: From<PageError>>(
 
 fn worker(shared: &Shared<'_>, sender: &mpsc::SyncSender<Result<Page, PageError>>) {
     while !shared.abort.load(Ordering::SeqCst) {
-        let page = shared.next.fetch_add(1, Ordering::SeqCst);
-        if page > shared.last {
+        let Some(&page) = shared.pending.get(shared.next.fetch_add(1, Ordering::SeqCst)) else {
             return;
-        }
+        };
         let result = fetch_with_retry(shared.client, shared.base, shared.options, page, &shared.retries);
         let failed = result.is_err();
         if sender.send(result).is_err() || failed {

@@ -66,8 +66,39 @@ pub struct LoadOutput {
     pub rows_loaded: u64,
 }
 
+/// Times a load whose connection broke is tried again (each try is one
+/// transaction, so a broken one leaves nothing behind).
+pub const LOAD_RETRIES: u32 = 3;
+
 /// Runs the load stage.
 pub fn load(settings: &RunSettings, warehouse: &SecretUrl, matched: &MatchOutput) -> Result<LoadOutput, LoadError> {
+    let mut attempt = 0;
+    loop {
+        match load_once(settings, warehouse, matched) {
+            Err(error) if attempt < LOAD_RETRIES && error.is_transient(attempt) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(250 << attempt));
+            }
+            result => return result,
+        }
+    }
+}
+
+impl LoadError {
+    /// A broken connection (or a failed reconnect after one) is worth another try.
+    fn is_transient(&self, attempt: u32) -> bool {
+        match self {
+            LoadError::Connect(_) => attempt > 0,
+            LoadError::Db { source, .. } => match source.as_db_error() {
+                None => true,
+                Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57"),
+            },
+            LoadError::Io { .. } | LoadError::CountMismatch { .. } => false,
+        }
+    }
+}
+
+fn load_once(settings: &RunSettings, warehouse: &SecretUrl, matched: &MatchOutput) -> Result<LoadOutput, LoadError> {
     let table = &settings.warehouse_table;
     let db = |action: &'static str| {
         let table = table.to_string();
@@ -77,6 +108,7 @@ pub fn load(settings: &RunSettings, warehouse: &SecretUrl, matched: &MatchOutput
     client
         .batch_execute(&format!("{}\n{}", ddl::create_table(table), ddl::create_index(table)))
         .map_err(db("creating"))?;
+    let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).map_err(db("starting"))?.get(0);
     let mut tx = client.transaction().map_err(db("starting a transaction"))?;
     let rows_replaced = tx
         .execute(&format!("DELETE FROM {} WHERE report_date = $1", table.quoted()), &[&settings.report_date])
@@ -84,6 +116,13 @@ pub fn load(settings: &RunSettings, warehouse: &SecretUrl, matched: &MatchOutput
     let rows_loaded = copy_in(&mut tx, matched, table)?;
     if rows_loaded != matched.rows {
         return Err(LoadError::CountMismatch { loaded: rows_loaded, expected: matched.rows });
+    }
+    crate::failpoint::hit("load.copied");
+    if crate::failpoint::fires("load.drop") {
+        // Test hook: the server ends the session before the commit.
+        if let Ok(mut admin) = crate::db::connect(warehouse, "warehouse") {
+            let _ = admin.execute("SELECT pg_terminate_backend($1)", &[&backend]);
+        }
     }
     tx.commit().map_err(db("committing"))?;
     Ok(LoadOutput { table: table.to_string(), rows_replaced, rows_loaded })

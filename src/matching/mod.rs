@@ -82,9 +82,10 @@ pub fn run_match(
     let internal = internal.map(|r| r.map_err(MatchError::from));
     join(vendor, internal, |status, v, i| -> Result<(), MatchError> {
         writer.write(status, v, i)?;
-        if writer.rows % 50_000 == 0 {
+        if writer.rows.is_multiple_of(50_000) {
             on_rows(50_000);
         }
+        crate::failpoint::hit("match.rows");
         Ok(())
     })?;
     on_rows(writer.rows % 50_000);

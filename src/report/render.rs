@@ -111,6 +111,13 @@ fn details(out: &mut String, manifest: &Manifest) {
         extract.fetch.pages,
         extract.fetch.retries
     );
+    if extract.fetch.pages_resumed > 0 || extract.source_reconnects > 0 {
+        let _ = writeln!(
+            out,
+            "  resumed: {} vendor pages taken from the checkpoint; source stream reconnected {} time(s)",
+            extract.fetch.pages_resumed, extract.source_reconnects
+        );
+    }
     let _ = writeln!(
         out,
         "  last_active_date after the report date: vendor {}, internal {}",

@@ -27,18 +27,29 @@ pub fn publish(file: File, tmp: &Path, path: &Path) -> io::Result<()> {
 
 /// Writes `bytes` to `path` atomically: readers see the old file or the new one.
 pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with(path, bytes, || ())
+}
+
+/// Like [`write`], calling `before_rename` once the temp file is durable.
+pub fn write_with(path: &Path, bytes: &[u8], before_rename: impl FnOnce()) -> io::Result<()> {
     let tmp = tmp_path(path);
     let mut file = create_private(&tmp)?;
     file.write_all(bytes)?;
+    file.sync_all()?;
+    before_rename();
     publish(file, &tmp, path)
 }
 
 /// Fsyncs the directory holding `path`, so a rename into it survives a crash.
 pub fn sync_dir(path: &Path) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => sync_directory(p),
+        _ => sync_directory(Path::new(".")),
+    }
+}
+
+/// Fsyncs a directory itself.
+pub fn sync_directory(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

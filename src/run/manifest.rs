@@ -199,6 +199,7 @@ impl Manifest {
     pub fn save(&self, path: &Path) -> Result<(), ManifestError> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|source| ManifestError::Json { path: path.to_path_buf(), source })?;
-        super::atomic::write(path, &json).map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })
+        super::atomic::write_with(path, &json, || crate::failpoint::hit("manifest.tmp_written"))
+            .map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })
     }
 }

@@ -43,19 +43,39 @@ pub struct RejectRatioExceeded {
 pub struct RejectWriter {
     path: PathBuf,
     out: BufWriter<File>,
+    bytes: u64,
 }
 
 impl RejectWriter {
     /// Creates (truncating) the rejects file.
     pub fn create(path: &Path) -> std::io::Result<RejectWriter> {
         let file = super::atomic::create_private(path)?;
-        Ok(RejectWriter { path: path.to_path_buf(), out: BufWriter::new(file) })
+        Ok(RejectWriter { path: path.to_path_buf(), out: BufWriter::new(file), bytes: 0 })
+    }
+
+    /// Reopens the rejects file of an interrupted stage, cut back to the
+    /// `bytes` its last checkpoint had made durable, and appends after them.
+    pub fn resume(path: &Path, bytes: u64) -> std::io::Result<RejectWriter> {
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+        file.set_len(bytes)?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
+        Ok(RejectWriter { path: path.to_path_buf(), out: BufWriter::new(file), bytes })
     }
 
     /// Records one reject.
     pub fn record(&mut self, reject: &Reject<'_>) -> std::io::Result<()> {
-        serde_json::to_writer(&mut self.out, reject)?;
-        self.out.write_all(b"\n")
+        let mut line = serde_json::to_vec(reject)?;
+        line.push(b'\n');
+        self.out.write_all(&line)?;
+        self.bytes += line.len() as u64;
+        Ok(())
+    }
+
+    /// Makes everything recorded so far durable; returns the file's length.
+    pub fn sync(&mut self) -> std::io::Result<u64> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()?;
+        Ok(self.bytes)
     }
 
     /// Flushes and fsyncs.

@@ -87,6 +87,27 @@ impl<R: RunRecord> ExternalSorter<R> {
         }
     }
 
+    /// A sorter that continues after `runs` (from a checkpoint): new runs are
+    /// numbered after them.
+    pub fn with_runs(dir: &Path, kind: &str, budget_bytes: u64, runs: Vec<RunFile>) -> ExternalSorter<R> {
+        let mut sorter = ExternalSorter::new(dir, kind, budget_bytes);
+        sorter.stats.runs_written = runs.len() as u64;
+        sorter.stats.records = runs.iter().map(|r| r.records).sum();
+        sorter.runs = runs;
+        sorter
+    }
+
+    /// The runs written so far, in order.
+    pub fn runs(&self) -> &[RunFile] {
+        &self.runs
+    }
+
+    /// Whether records owning `bytes` more would overflow the budget: the
+    /// caller may spill first, to keep a batch (a page) within one run.
+    pub fn needs_spill_for(&self, bytes: usize) -> bool {
+        !self.buffer.is_empty() && self.reserved_bytes() + bytes > self.budget_bytes
+    }
+
     /// Bytes held now: the buffer's capacity plus what its records own.
     pub fn reserved_bytes(&self) -> usize {
         self.buffer.capacity() * size_of::<R>() + self.heap_bytes
@@ -126,8 +147,8 @@ impl<R: RunRecord> ExternalSorter<R> {
         self.buffer.reserve_exact(wanted - self.buffer.len());
     }
 
-    /// Sorts the buffer and writes it as the next run.
-    fn spill(&mut self) -> Result<(), SortError> {
+    /// Sorts the buffer and writes it as the next run (nothing when empty).
+    pub fn spill(&mut self) -> Result<(), SortError> {
         if self.buffer.is_empty() {
             return Ok(());
         }

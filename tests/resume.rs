@@ -1,0 +1,136 @@
+//! Crash consistency: a run aborted at any failpoint, or killed with SIGKILL at
+//! random moments, resumes to exactly the rows of an uninterrupted run; broken
+//! database connections are continued or retried.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::naive::{expected_rows, internal_users, vendor_users};
+use crate::util::*;
+
+const TABLE: &str = "public.platform_user_activity";
+const FAILPOINT: &str = "VENDOR_MATCH_FAILPOINT";
+
+struct Fixture {
+    db: TestDb,
+    dir: tempfile::TempDir,
+    server: Server,
+}
+
+fn fixture(name: &str, size: &[&str], serve: &[&str]) -> Fixture {
+    let db = TestDb::new(name);
+    let dir = tempfile::tempdir().unwrap();
+    generate(&db, dir.path(), size);
+    let server = Server::start(dir.path(), serve);
+    Fixture { db, dir, server }
+}
+
+impl Fixture {
+    fn expected(&self, days: i64) -> Vec<WarehouseRow> {
+        expected_rows(&vendor_users(self.dir.path()), &internal_users(&self.db), "2017-02-02", days)
+    }
+
+    fn command(&self, env: &TestEnv, args: &[&str]) -> Command {
+        let url = self.db.url();
+        let mut cmd = env.command(args);
+        cmd.args(["--quiet", "--memory-budget", "128KiB"])
+            .env("VENDOR_API_URL", &self.server.url)
+            .env("SOURCE_DATABASE_URL", &url)
+            .env("WAREHOUSE_DATABASE_URL", &url);
+        cmd
+    }
+
+    fn manifest(&self, env: &TestEnv) -> serde_json::Value {
+        let status = status_json(env);
+        let id = status["run_id"].as_str().unwrap();
+        serde_json::from_slice(&std::fs::read(env.work_dir().join(id).join("manifest.json")).unwrap()).unwrap()
+    }
+}
+
+const SMALL: [&str; 6] = ["--vendor-users", "1500", "--internal-users", "3000", "--page-size", "100"];
+
+#[test]
+fn every_failpoint_aborts_and_resume_gives_the_uninterrupted_rows() {
+    let f = fixture("failpoints", &SMALL, &[]);
+    let expected = f.expected(30);
+    let points = [
+        "extract.vendor.page=7",
+        "extract.vendor.checkpoint=2",
+        "extract.vendor.done",
+        "extract.internal.rows=1500",
+        "extract.internal.checkpoint=2",
+        "match.rows=2000",
+        "load.copied",
+        "manifest.tmp_written=3",
+        "stage.completed=2",
+    ];
+    for point in points {
+        let env = TestEnv::new();
+        let aborted = f.command(&env, &["run"]).env(FAILPOINT, point).output().unwrap();
+        assert_eq!(aborted.status.code(), None, "{point}: the process should have aborted\n{}", stderr(&aborted));
+        let resumed = f.command(&env, &["resume"]).output().unwrap();
+        assert_exit(&resumed, 0);
+        assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &expected);
+        if point.starts_with("extract.vendor.page") {
+            let pages_resumed = f.manifest(&env)["extract_output"]["fetch"]["pages_resumed"].as_u64().unwrap();
+            assert!(pages_resumed > 0, "{point}: finished pages were fetched again");
+        }
+    }
+}
+
+#[test]
+fn killed_at_random_moments_then_resumed_gives_the_uninterrupted_rows() {
+    let f = fixture(
+        "kill9",
+        &["--vendor-users", "8000", "--internal-users", "50000", "--page-size", "50"],
+        &["--latency-ms", "30"],
+    );
+    let expected = f.expected(30);
+    let env = TestEnv::new();
+    let mut rng = fastrand::Rng::with_seed(20170202);
+    let mut kills = 0;
+    for round in 0..6 {
+        let command = if round == 0 { "run" } else { "resume" };
+        let mut child = f.command(&env, &[command, "--concurrency", "2"]).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.u64(100..700)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 3, "only {kills} kills landed: make the run longer");
+    let resumed = f.command(&env, &["resume"]).output().unwrap();
+    assert_exit(&resumed, 0);
+    assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &expected);
+}
+
+#[test]
+fn a_source_connection_ended_mid_stream_is_continued_on_a_new_one() {
+    let f = fixture("sourcedrop", &SMALL, &[]);
+    let env = TestEnv::new();
+    let output = f.command(&env, &["run"]).env(FAILPOINT, "extract.internal.drop=1500").output().unwrap();
+    assert_exit(&output, 0);
+    assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &f.expected(30));
+    assert_eq!(f.manifest(&env)["extract_output"]["source_reconnects"], 1);
+}
+
+#[test]
+fn a_failed_load_keeps_the_old_rows_and_a_dropped_one_is_retried() {
+    let f = fixture("loadfault", &SMALL, &[]);
+    let env = TestEnv::new();
+    // Old rows: the same date with a 10-day window.
+    assert_exit(&f.command(&env, &["run", "--active-days", "10"]).output().unwrap(), 0);
+    let old = warehouse_rows(&f.db, TABLE, "2017-02-02");
+    assert_rows_eq(&old, &f.expected(10));
+
+    let env = TestEnv::new();
+    let aborted = f.command(&env, &["run"]).env(FAILPOINT, "load.copied").output().unwrap();
+    assert_eq!(aborted.status.code(), None);
+    assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &old);
+
+    // The warehouse ends the session before the commit: the load is tried again.
+    let dropped = f.command(&env, &["load"]).env(FAILPOINT, "load.drop").output().unwrap();
+    assert_exit(&dropped, 0);
+    assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &f.expected(30));
+}
