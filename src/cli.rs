@@ -134,6 +134,10 @@ pub struct SharedArgs {
     /// specialty, location [default: lastname,firstname,specialty,location]
     #[arg(long, env = "VENDOR_MATCH_MATCH_ON", value_name = "FIELDS")]
     pub match_on: Option<String>,
+    /// A vendor `total_pages` above this is taken for a vendor bug and fails
+    /// the run instead of being paged through [default: 1000000]
+    #[arg(long, env = "VENDOR_MATCH_MAX_PAGES", value_name = "N")]
+    pub max_pages: Option<u32>,
     /// The run fails when rejected records exceed this fraction of a source [default: 0.01]
     #[arg(long, env = "VENDOR_MATCH_MAX_REJECT_RATIO", value_name = "RATIO")]
     pub max_reject_ratio: Option<f64>,

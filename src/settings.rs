@@ -97,6 +97,9 @@ pub struct RunSettings {
     pub request_timeout: Duration,
     /// Reject ratio past which a source fails the run.
     pub max_reject_ratio: f64,
+    /// Largest vendor `total_pages` believed.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
     /// Vendor URL, password masked (for the record; the real one is read again).
     pub vendor_url_masked: Option<String>,
 }
@@ -128,6 +131,11 @@ pub struct Environment {
 const DEFAULT_REPORT_DATE: &str = "2017-02-02";
 const DEFAULT_TABLE: &str = "public.platform_user_activity";
 const MIN_BUDGET_BYTES: u64 = 64 * 1024;
+const DEFAULT_MAX_PAGES: u32 = 1_000_000;
+
+fn default_max_pages() -> u32 {
+    DEFAULT_MAX_PAGES
+}
 
 impl Connections {
     /// The vendor URL, or a configuration error naming the flag.
@@ -180,6 +188,7 @@ pub fn new_run_settings(args: &SharedArgs, env: &Environment) -> Result<RunSetti
             args.request_timeout_secs.unwrap_or(30),
         )?),
         max_reject_ratio: parse_ratio(args.max_reject_ratio.unwrap_or(0.01))?,
+        max_pages: positive("max-pages", args.max_pages.unwrap_or(DEFAULT_MAX_PAGES))?,
         vendor_url_masked: env.connections.vendor.as_ref().map(SecretUrl::masked),
     })
 }
@@ -230,6 +239,9 @@ pub fn resumed_run_settings(
     }
     if let Some(secs) = args.request_timeout_secs {
         settings.request_timeout = Duration::from_secs(positive_u64("request-timeout-secs", secs)?);
+    }
+    if let Some(n) = args.max_pages {
+        settings.max_pages = positive("max-pages", n)?;
     }
     if let Some(ratio) = args.max_reject_ratio {
         settings.max_reject_ratio = parse_ratio(ratio)?;

@@ -56,6 +56,14 @@ pub enum VendorError {
         /// `current_page` in the answer.
         got: u64,
     },
+    /// `total_pages` beyond `--max-pages`.
+    #[error("the vendor reports {reported} pages, more than --max-pages {max}; raise --max-pages if that is real")]
+    TooManyPages {
+        /// `total_pages` as reported.
+        reported: u32,
+        /// The limit.
+        max: u32,
+    },
     /// The HTTP client could not be built.
     #[error("HTTP client setup failed: {0}")]
     Client(String),

@@ -193,6 +193,7 @@ impl Extraction<'_> {
             max_retries: settings.max_retries,
             retry_delay: settings.retry_delay,
             request_timeout: settings.request_timeout,
+            max_pages: settings.max_pages,
         };
         let budget = settings.memory_budget_bytes;
         let mut by_id =

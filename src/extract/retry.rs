@@ -14,7 +14,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub fn is_transient(error: &VendorError) -> bool {
     match error {
         VendorError::Status { status, .. } => *status == 429 || *status >= 500,
-        VendorError::BodyTooLarge { .. } | VendorError::Client(_) => false,
+        VendorError::BodyTooLarge { .. } | VendorError::Client(_) | VendorError::TooManyPages { .. } => false,
         VendorError::Transport { .. }
         | VendorError::Body { .. }
         | VendorError::NotJson { .. }
@@ -44,6 +44,38 @@ impl Backoff {
         let exponential = self.initial.saturating_mul(1u32 << attempt.min(20)).min(MAX_BACKOFF);
         let half = exponential / 2;
         half + half.mul_f64(self.rng.f64())
+    }
+}
+
+/// A pause shared by every page worker: a 429 tells the client to slow
+/// down, not just the request that got it.
+#[derive(Debug, Default)]
+pub struct Pause {
+    until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Pause {
+    /// Holds every worker for `delay` from now (never shortening a longer hold).
+    pub fn hold(&self, delay: Duration) {
+        let until = std::time::Instant::now() + delay;
+        let mut current = self.until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.is_none_or(|c| c < until) {
+            *current = Some(until);
+        }
+    }
+
+    /// How long a worker must still wait.
+    pub fn remaining(&self) -> Duration {
+        let current = self.until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        current.map_or(Duration::ZERO, |until| until.saturating_duration_since(std::time::Instant::now()))
+    }
+
+    /// Waits out the hold, if any.
+    pub fn wait(&self) {
+        let remaining = self.remaining();
+        if !remaining.is_zero() {
+            std::thread::sleep(remaining);
+        }
     }
 }
 
@@ -87,6 +119,15 @@ mod tests {
         assert_eq!(parse_retry_after("Thu, 02 Feb 2017 10:00:05 GMT", now), Some(Duration::from_secs(5)));
         assert_eq!(parse_retry_after("Thu, 02 Feb 2017 09:00:00 GMT", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn a_pause_holds_until_its_end_and_never_shortens() {
+        let pause = Pause::default();
+        assert_eq!(pause.remaining(), Duration::ZERO);
+        pause.hold(Duration::from_secs(60));
+        pause.hold(Duration::from_secs(1));
+        assert!(pause.remaining() > Duration::from_secs(50));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::http::{self, Page, VendorError};
-use super::retry::{is_transient, Backoff};
+use super::retry::{is_transient, Backoff, Pause};
 use crate::secret::SecretUrl;
 
 /// How to fetch.
@@ -28,6 +28,8 @@ pub struct FetchOptions {
     pub retry_delay: Duration,
     /// Timeout of one request.
     pub request_timeout: Duration,
+    /// Largest `total_pages` believed.
+    pub max_pages: u32,
 }
 
 /// A page that could not be fetched.
@@ -85,6 +87,7 @@ struct Shared<'a> {
     next: AtomicUsize,
     abort: AtomicBool,
     retries: AtomicU64,
+    pause: &'a Pause,
 }
 
 /// Fetches every page not in `done` and hands each to `on_page` (in arrival
@@ -105,10 +108,12 @@ pub fn fetch_all<E: From<PageError>>(
         source,
     })?;
     let mut stats = FetchStats { pages_resumed: done.len() as u32, ..resumed };
+    let pause = Pause::default();
     if !done.contains(&1) {
         let retries = AtomicU64::new(0);
-        let first = fetch_with_retry(&client, base, options, 1, &retries)?;
+        let first = fetch_with_retry(&client, base, options, 1, &retries, &pause)?;
         stats.retries += retries.into_inner();
+        check_page_count(base, options, &first)?;
         stats.observe(first.total_pages);
         on_page(first, &stats)?;
     }
@@ -123,8 +128,10 @@ pub fn fetch_all<E: From<PageError>>(
             next: AtomicUsize::new(0),
             abort: AtomicBool::new(false),
             retries: AtomicU64::new(0),
+            pause: &pause,
         };
         let result = fetch_round(&shared, |page| {
+            check_page_count(base, options, &page)?;
             stats.observe(page.total_pages);
             on_page(page, &stats)
         });
@@ -133,6 +140,15 @@ pub fn fetch_all<E: From<PageError>>(
         planned = last;
     }
     Ok(stats)
+}
+
+/// An absurd `total_pages` (a vendor bug) must not send us after millions of pages.
+fn check_page_count(base: &SecretUrl, options: &FetchOptions, page: &Page) -> Result<(), PageError> {
+    if page.total_pages <= options.max_pages {
+        return Ok(());
+    }
+    let source = VendorError::TooManyPages { reported: page.total_pages, max: options.max_pages };
+    Err(PageError { page: page.number, attempts: 1, url: base.masked(), source })
 }
 
 /// Fetches `shared.pending` with the worker threads.
@@ -164,7 +180,7 @@ fn worker(shared: &Shared<'_>, sender: &mpsc::SyncSender<Result<Page, PageError>
         let Some(&page) = shared.pending.get(shared.next.fetch_add(1, Ordering::SeqCst)) else {
             return;
         };
-        let result = fetch_with_retry(shared.client, shared.base, shared.options, page, &shared.retries);
+        let result = fetch_with_retry(shared.client, shared.base, shared.options, page, &shared.retries, shared.pause);
         let failed = result.is_err();
         if sender.send(result).is_err() || failed {
             return;
@@ -179,18 +195,26 @@ fn fetch_with_retry(
     options: &FetchOptions,
     page: u32,
     retries: &AtomicU64,
+    pause: &Pause,
 ) -> Result<Page, PageError> {
     let mut backoff = Backoff::new(options.retry_delay, u64::from(page));
     let mut attempt = 0;
     loop {
+        pause.wait();
         match http::fetch_page(client, base, page) {
             Ok(result) => return Ok(result),
             Err(error) if is_transient(&error) && attempt < options.max_retries => {
-                let retry_after = match &error {
-                    VendorError::Status { retry_after, .. } => *retry_after,
-                    _ => None,
+                let delay = match &error {
+                    // A 429 slows every worker down, not just this one.
+                    VendorError::Status { status: 429, retry_after } => {
+                        let delay = backoff.delay(attempt, *retry_after);
+                        pause.hold(delay);
+                        delay
+                    }
+                    VendorError::Status { retry_after, .. } => backoff.delay(attempt, *retry_after),
+                    _ => backoff.delay(attempt, None),
                 };
-                thread::sleep(backoff.delay(attempt, retry_after));
+                thread::sleep(delay);
                 attempt += 1;
                 retries.fetch_add(1, Ordering::Relaxed);
             }

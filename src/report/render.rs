@@ -168,6 +168,7 @@ mod tests {
             retry_delay: Duration::ZERO,
             request_timeout: Duration::from_secs(1),
             max_reject_ratio: 0.0,
+            max_pages: 10,
             vendor_url_masked: None,
         };
         let manifest = Manifest::new("r1".into(), settings);
