@@ -78,7 +78,9 @@ impl extsort::Sortable for Flat {
         let u = &self.0.user;
         put(w, Some(&self.0.key))?;
         w.write_all(&u.id.to_le_bytes())?;
-        for field in [&u.firstname, &u.lastname, &u.specialty, &u.location, &u.classification, &u.platform_registered_on] {
+        for field in
+            [&u.firstname, &u.lastname, &u.specialty, &u.location, &u.classification, &u.platform_registered_on]
+        {
             put(w, field.as_deref())?;
         }
         put(w, u.last_active_date.map(|d| d.to_string()).as_deref())
@@ -145,7 +147,10 @@ fn baseline(n: u64, segment: usize) -> (f64, u64) {
 fn main() {
     let n: u64 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let mib = |b: u64| b as f64 / 1048576.0;
-    println!("records: {n} (key + 8 fields, ~130 bytes); generating and keying them alone takes {:.2} s", generate_only(n));
+    println!(
+        "records: {n} (key + 8 fields, ~130 bytes); generating and keying them alone takes {:.2} s",
+        generate_only(n)
+    );
     println!("{:<28} {:>9} {:>12} {:>7} {:>10}", "sorter", "seconds", "records/s", "runs", "peak RSS");
     for budget_mib in [8u64, 64] {
         reset_peak_rss();

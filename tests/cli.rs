@@ -143,3 +143,71 @@ fn a_password_in_the_urls_appears_nowhere() {
         assert!(!text.contains(SECRET), "password leaked:\n{text}");
     }
 }
+
+#[test]
+fn warehouse_table_is_quoted_so_an_injection_only_names_a_table() {
+    let db = TestDb::new("inject");
+    db.client()
+        .batch_execute(
+            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/internal/seed.sql")).unwrap(),
+        )
+        .unwrap();
+    db.client().batch_execute("CREATE TABLE victim (x int)").unwrap();
+    let server = Server::start(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vendor"), &[]);
+    let env = TestEnv::new();
+    let url = db.url();
+    let evil = "x\"; DROP TABLE victim; --";
+    let output = env.run(&[
+        "run",
+        "--quiet",
+        "--max-reject-ratio",
+        "0.5",
+        "--vendor-url",
+        &server.url,
+        "--source-url",
+        &url,
+        "--warehouse-url",
+        &url,
+        "--warehouse-table",
+        evil,
+    ]);
+    assert_exit(&output, 0);
+    let mut client = db.client();
+    let victim: bool = client.query_one("SELECT to_regclass('victim') IS NOT NULL", &[]).unwrap().get(0);
+    assert!(victim, "the injection ran");
+    let rows: i64 = client.query_one("SELECT count(*) FROM \"x\"\"; DROP TABLE victim; --\"", &[]).unwrap().get(0);
+    assert!(rows > 0, "the rows went to the table named literally");
+}
+
+#[test]
+fn work_dir_files_are_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new("perms");
+    db.client()
+        .batch_execute(
+            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/internal/seed.sql")).unwrap(),
+        )
+        .unwrap();
+    let server = Server::start(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vendor"), &[]);
+    let env = TestEnv::new();
+    let url = db.url();
+    let args = [
+        "run",
+        "--quiet",
+        "--max-reject-ratio",
+        "0.5",
+        "--vendor-url",
+        &server.url,
+        "--source-url",
+        &url,
+        "--warehouse-url",
+        &url,
+    ];
+    assert_exit(&env.run(&args), 0);
+    let files = files_under(&env.work_dir());
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files.iter().chain([&env.output()]) {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", file.display());
+    }
+}

@@ -186,7 +186,10 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 /// Parses a page body. Unknown fields are ignored; a user that can't be
 /// represented (no usable id, a bad date, wrong types) becomes a reject.
 pub fn parse_page(body: &[u8], page: u32) -> Result<Page, VendorError> {
-    let raw: RawPage<'_> = serde_json::from_slice(body).map_err(|e| VendorError::NotJson { reason: e.to_string() })?;
+    // Invalid UTF-8 inside a string should cost that value, not the page:
+    // such bytes become U+FFFD.
+    let text = String::from_utf8_lossy(body);
+    let raw: RawPage<'_> = serde_json::from_str(&text).map_err(|e| VendorError::NotJson { reason: e.to_string() })?;
     if raw.current_page != u64::from(page) {
         return Err(VendorError::WrongPage { asked: page, got: raw.current_page });
     }
@@ -278,6 +281,50 @@ mod tests {
         assert_eq!(page.users.iter().map(|u| u.id).collect::<Vec<_>>(), vec![8]);
         assert_eq!(page.rejects.len(), 4);
         assert_eq!(page.rejects[2].id, Some(5));
+    }
+
+    #[test]
+    fn hostile_values_become_clean_values() {
+        let deep = format!("{}1{}", "[".repeat(5_000), "]".repeat(5_000));
+        let long = "x".repeat(1 << 20);
+        let body = format!(
+            r#"{{"current_page": 1, "total_pages": 1, "users": [
+            {{"id": 1, "firstname": "a\u0000b", "lastname": "{long}", "unknown": {deep}}},
+            {{"id": 2, "firstname": "tab\tnew\nline\\ \"q\", c", "lastname": "🦀 Ødegaard"}}]}}"#
+        );
+        let mut bytes = body.into_bytes();
+        // An invalid UTF-8 byte inside a value.
+        let at = bytes.windows(3).position(|w| w == b"new").unwrap();
+        bytes[at] = 0xff;
+        let page = parse_page(&bytes, 1).unwrap();
+        assert_eq!(page.users.len(), 2, "{:?}", page.rejects);
+        assert_eq!(page.users[0].firstname.as_deref(), Some("ab"));
+        assert_eq!(page.users[0].lastname.as_ref().map(String::len), Some(1 << 20));
+        assert!(page.users[1].firstname.as_deref().unwrap().contains('\u{fffd}'));
+    }
+
+    #[test]
+    fn wrong_types_are_rejects() {
+        let body = br#"{"current_page": 1, "total_pages": 1, "users": [
+            {"id": 1, "lastname": ["x"]}, {"id": 2.5}, {"id": {"a": 1}}, 17, null, {"id": 3, "last_active_date": 20170101}]}"#;
+        let page = parse_page(body, 1).unwrap();
+        assert!(page.users.is_empty());
+        assert_eq!(page.rejects.len(), 6);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_give_a_page_or_an_error_never_a_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = parse_page(&body, 1);
+        }
+
+        #[test]
+        fn a_mangled_page_gives_a_page_or_an_error_never_a_panic(cut in 0usize..300, byte in proptest::num::u8::ANY) {
+            let mut body = br#"{"current_page": 1, "total_pages": 2, "users": [{"id": 5, "firstname": "Fern", "lastname": "A", "practice_location": "x_y", "specialty": "N", "user_type_classification": "L", "last_active_date": "2017-01-24"}]}"#.to_vec();
+            let at = cut % body.len();
+            body[at] = byte;
+            let _ = parse_page(&body, 1);
+        }
     }
 
     #[test]

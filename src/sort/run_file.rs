@@ -230,6 +230,28 @@ mod tests {
         assert!(result.unwrap_err().to_string().contains("truncated"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_damaged_run_reads_as_records_or_an_error_never_a_panic(
+            cut in 0usize..2_000,
+            byte in proptest::num::u8::ANY,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let run = write_run(dir.path(), 20);
+            let mut bytes = std::fs::read(&run.path).unwrap();
+            let at = cut % bytes.len();
+            bytes[at] = byte;
+            std::fs::write(&run.path, &bytes).unwrap();
+            if let Ok(reader) = RunReader::<Keyed<InternalUser>>::open(&run.path) {
+                let read: Result<Vec<_>, _> = reader.collect();
+                // Either the damage is caught, or the byte changed a value in place.
+                if let Ok(records) = read {
+                    proptest::prop_assert_eq!(records.len(), 20);
+                }
+            }
+        }
+    }
+
     #[test]
     fn foreign_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
