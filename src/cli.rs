@@ -95,10 +95,15 @@ pub struct SharedArgs {
     /// Pages are requested as <URL>?page=N.
     #[arg(long, env = env::VENDOR_API_URL, hide_env_values = true, value_name = "URL")]
     pub vendor_url: Option<String>,
+    /// Extra CA certificate(s) (PEM) to trust for an https --vendor-url, on
+    /// top of the system's roots.
+    #[arg(long, env = "VENDOR_MATCH_VENDOR_CA_FILE", value_name = "PEM")]
+    pub vendor_ca_file: Option<PathBuf>,
     /// Our users' PostgreSQL database (tables "user" and user_practice).
+    /// TLS: add ?sslmode=require (verified; &sslrootcert=<PEM> for a private CA).
     #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub source_url: Option<String>,
-    /// Warehouse PostgreSQL database that receives the rows.
+    /// Warehouse PostgreSQL database that receives the rows (TLS as for --source-url).
     #[arg(long, env = env::WAREHOUSE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub warehouse_url: Option<String>,
     /// Warehouse table, optionally schema-qualified [default: public.platform_user_activity]

@@ -1,6 +1,18 @@
-//! PostgreSQL connections from a `SecretUrl`, with a connect timeout.
+//! PostgreSQL connections from a `SecretUrl`: connect timeout, and TLS with
+//! certificate verification when the URL asks for it.
+//!
+//! `sslmode` in the URL: `disable`, `prefer` (the default; plain connection),
+//! or `require` / `verify-ca` / `verify-full` (TLS, the server's certificate
+//! verified against `sslrootcert=<PEM file>` when given, else the system's
+//! trusted roots; the host name is checked). Other URL parameters
+//! (`connect_timeout`, `options=-c statement_timeout=...`) pass to the driver.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use postgres::config::SslMode;
+use rustls_pki_types::pem::PemObject;
 
 use crate::secret::SecretUrl;
 
@@ -12,18 +24,143 @@ pub struct ConnectError {
     pub role: &'static str,
     /// The URL, masked.
     pub url: String,
-    /// The driver's error.
+    /// What went wrong.
     #[source]
-    pub source: postgres::Error,
+    pub source: ConnectCause,
 }
 
-/// Connects to `url` (no TLS) within 10 seconds unless the URL sets `connect_timeout`.
+/// Why a connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectCause {
+    /// The driver's error (network, login, TLS handshake).
+    #[error(transparent)]
+    Driver(#[from] postgres::Error),
+    /// The `sslrootcert` file can't be used.
+    #[error("sslrootcert {path} can't be used: {reason}")]
+    RootCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An `sslmode` the tool does not know.
+    #[error("unknown sslmode `{0}` (use disable, prefer, require, verify-ca or verify-full)")]
+    SslMode(String),
+}
+
+/// How the URL asks for TLS.
+#[derive(Debug, PartialEq)]
+struct TlsRequest {
+    /// The URL without the TLS parameters the driver does not understand.
+    conninfo: String,
+    verify: bool,
+    disable: bool,
+    root_cert: Option<PathBuf>,
+}
+
+fn tls_request(url: &SecretUrl) -> Result<TlsRequest, ConnectCause> {
+    let mut stripped = url.url().clone();
+    let mut mode = None;
+    let mut root_cert = None;
+    let kept: Vec<(String, String)> = url
+        .url()
+        .query_pairs()
+        .filter_map(|(k, v)| match k.as_ref() {
+            "sslmode" => {
+                mode = Some(v.into_owned());
+                None
+            }
+            "sslrootcert" => {
+                root_cert = Some(PathBuf::from(v.as_ref()));
+                None
+            }
+            _ => Some((k.into_owned(), v.into_owned())),
+        })
+        .collect();
+    stripped.set_query(None);
+    if !kept.is_empty() {
+        stripped.query_pairs_mut().extend_pairs(kept);
+    }
+    let (verify, disable) = match mode.as_deref() {
+        None | Some("prefer") | Some("allow") => (false, false),
+        Some("disable") => (false, true),
+        Some("require") | Some("verify-ca") | Some("verify-full") => (true, false),
+        Some(other) => return Err(ConnectCause::SslMode(other.to_string())),
+    };
+    Ok(TlsRequest { conninfo: stripped.to_string(), verify, disable, root_cert })
+}
+
+/// Connects to `url` within 10 seconds unless the URL sets `connect_timeout`.
 pub fn connect(url: &SecretUrl, role: &'static str) -> Result<postgres::Client, ConnectError> {
-    let error = |source| ConnectError { role, url: url.masked(), source };
-    let mut config: postgres::Config = url.expose().parse().map_err(error)?;
+    let error = |source: ConnectCause| ConnectError { role, url: url.masked(), source };
+    let request = tls_request(url).map_err(error)?;
+    let mut config: postgres::Config = request.conninfo.parse().map_err(|e: postgres::Error| error(e.into()))?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
     config.application_name("vendor-match");
-    config.connect(postgres::NoTls).map_err(error)
+    if request.verify {
+        config.ssl_mode(SslMode::Require);
+        let tls = rustls_connector(request.root_cert.as_deref()).map_err(error)?;
+        return config.connect(tls).map_err(|e| error(e.into()));
+    }
+    config.ssl_mode(if request.disable { SslMode::Disable } else { SslMode::Prefer });
+    config.connect(postgres::NoTls).map_err(|e| error(e.into()))
+}
+
+/// A TLS connector trusting `root_cert` (a PEM file), or the system's roots.
+fn rustls_connector(root_cert: Option<&Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, ConnectCause> {
+    let mut roots = rustls::RootCertStore::empty();
+    match root_cert {
+        Some(path) => {
+            let reason = |reason: String| ConnectCause::RootCert { path: path.to_path_buf(), reason };
+            let pem = std::fs::read(path).map_err(|e| reason(e.to_string()))?;
+            let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| reason(e.to_string()))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(reason("no certificate in the file".into()));
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectCause::RootCert { path: PathBuf::new(), reason: e.to_string() })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(raw: &str) -> TlsRequest {
+        tls_request(&SecretUrl::parse(raw, &["postgres"]).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tls_parameters_are_taken_out_of_the_url() {
+        let r = request("postgres://u:p@h:5/db?sslmode=verify-full&sslrootcert=/ca.pem&connect_timeout=3");
+        assert!(r.verify && !r.disable);
+        assert_eq!(r.root_cert.as_deref(), Some(Path::new("/ca.pem")));
+        assert_eq!(r.conninfo, "postgres://u:p@h:5/db?connect_timeout=3");
+    }
+
+    #[test]
+    fn default_is_a_plain_connection() {
+        let r = request("postgres://h/db");
+        assert!(!r.verify && !r.disable && r.root_cert.is_none());
+        assert!(request("postgres://h/db?sslmode=disable").disable);
+    }
+
+    #[test]
+    fn unknown_sslmode_is_refused() {
+        assert!(tls_request(&SecretUrl::parse("postgres://h/db?sslmode=maybe", &["postgres"]).unwrap()).is_err());
+    }
 }

@@ -113,6 +113,8 @@ pub struct Connections {
     pub source: Option<SecretUrl>,
     /// Warehouse database.
     pub warehouse: Option<SecretUrl>,
+    /// Extra CA certificates (PEM) trusted for the vendor.
+    pub vendor_ca_pem: Option<Vec<u8>>,
 }
 
 /// Everything a command needs besides the run settings.
@@ -160,6 +162,13 @@ pub fn environment(args: &SharedArgs) -> Result<Environment, ConfigError> {
         vendor: parse_url("vendor-url", args.vendor_url.as_deref(), &["http", "https"])?,
         source: parse_url("source-url", args.source_url.as_deref(), &["postgres", "postgresql"])?,
         warehouse: parse_url("warehouse-url", args.warehouse_url.as_deref(), &["postgres", "postgresql"])?,
+        vendor_ca_pem: match &args.vendor_ca_file {
+            None => None,
+            Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError::Invalid {
+                flag: "vendor-ca-file",
+                reason: format!("{} can't be read: {e}", path.display()),
+            })?),
+        },
     };
     Ok(Environment { connections, work_dir: args.work_dir.clone(), output: args.output.clone(), quiet: args.quiet })
 }

@@ -12,5 +12,7 @@ mod faults;
 mod memory;
 // Crash consistency: failpoints, kill -9, broken database connections.
 mod resume;
+// TLS to PostgreSQL and to an https vendor, with a CA made by the test.
+mod tls;
 // End-to-end runs compared with a naive in-memory join; re-runs; stages.
 mod pipeline;

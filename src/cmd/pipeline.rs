@@ -149,8 +149,13 @@ impl Pipeline {
         match stage {
             StageName::Extract => {
                 let bars = ExtractBars::new(self.env.quiet);
-                let urls = (self.env.connections.vendor()?, self.env.connections.source()?);
-                let output = extract::extract(&self.run, &settings, urls, &bars, start == Start::Continue)?;
+                let connections = &self.env.connections;
+                let sources = extract::Sources {
+                    vendor_url: connections.vendor()?,
+                    vendor_ca_pem: connections.vendor_ca_pem.as_deref(),
+                    source_url: connections.source()?,
+                };
+                let output = extract::extract(&self.run, &settings, sources, &bars, start == Start::Continue)?;
                 bars.finish();
                 let rows = output.vendor_users + output.internal_users;
                 self.manifest.extract_output = Some(output);

@@ -117,9 +117,21 @@ struct RawUser<'a> {
     last_active_date: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// Builds the blocking HTTP client shared by the page workers.
-pub fn client(timeout: Duration) -> Result<reqwest::blocking::Client, VendorError> {
-    reqwest::blocking::Client::builder()
+/// Builds the blocking HTTP client shared by the page workers, trusting the
+/// extra CA certificates in `ca_pem` (if any) besides the system's.
+pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<reqwest::blocking::Client, VendorError> {
+    let mut builder = reqwest::blocking::Client::builder();
+    if let Some(pem) = ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| VendorError::Client(format!("--vendor-ca-file: {}", e.without_url())))?;
+        if certs.is_empty() {
+            return Err(VendorError::Client("--vendor-ca-file holds no certificate".into()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("vendor-match/", env!("CARGO_PKG_VERSION")))

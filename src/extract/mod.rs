@@ -104,6 +104,17 @@ pub trait ExtractProgress {
     fn internal_rows(&self, n: u64);
 }
 
+/// Where extract reads from.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    /// The vendor endpoint.
+    pub vendor_url: &'a SecretUrl,
+    /// Extra CA certificates (PEM) trusted for the vendor.
+    pub vendor_ca_pem: Option<&'a [u8]>,
+    /// Our database.
+    pub source_url: &'a SecretUrl,
+}
+
 /// Times a broken source stream is continued on a new connection.
 pub const SOURCE_RETRIES: u32 = 3;
 
@@ -113,11 +124,11 @@ pub const SOURCE_RETRIES: u32 = 3;
 pub fn extract(
     run: &RunDir,
     settings: &RunSettings,
-    urls: (&SecretUrl, &SecretUrl),
+    sources: Sources<'_>,
     progress: &dyn ExtractProgress,
     from_checkpoint: bool,
 ) -> Result<ExtractOutput, ExtractError> {
-    let (vendor_url, source_url) = urls;
+    let Sources { vendor_url, vendor_ca_pem, source_url } = sources;
     let dir = run.stage_dir("extract");
     let rejects_path = run.rejects();
     let io = |path: &Path| {
@@ -136,7 +147,14 @@ pub fn extract(
             (Checkpoint::default(), RejectWriter::create(&rejects_path).map_err(io(&rejects_path))?)
         }
     };
-    let mut extraction = Extraction { dir: dir.clone(), settings, rejects, state, progress };
+    let mut extraction = Extraction {
+        dir: dir.clone(),
+        settings,
+        rejects,
+        state,
+        progress,
+        vendor_ca_pem: vendor_ca_pem.map(<[u8]>::to_vec),
+    };
     if !extraction.state.vendor_done {
         extraction.extract_vendor(vendor_url)?;
     }
@@ -163,6 +181,7 @@ struct Extraction<'a> {
     rejects: RejectWriter,
     state: Checkpoint,
     progress: &'a dyn ExtractProgress,
+    vendor_ca_pem: Option<Vec<u8>>,
 }
 
 impl Extraction<'_> {
@@ -194,6 +213,7 @@ impl Extraction<'_> {
             retry_delay: settings.retry_delay,
             request_timeout: settings.request_timeout,
             max_pages: settings.max_pages,
+            ca_pem: self.vendor_ca_pem.clone(),
         };
         let budget = settings.memory_budget_bytes;
         let mut by_id =

@@ -30,6 +30,8 @@ pub struct FetchOptions {
     pub request_timeout: Duration,
     /// Largest `total_pages` believed.
     pub max_pages: u32,
+    /// Extra CA certificates (PEM) to trust.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// A page that could not be fetched.
@@ -101,7 +103,7 @@ pub fn fetch_all<E: From<PageError>>(
     resumed: FetchStats,
     mut on_page: impl FnMut(Page, &FetchStats) -> Result<(), E>,
 ) -> Result<FetchStats, E> {
-    let client = http::client(options.request_timeout).map_err(|source| PageError {
+    let client = http::client(options.request_timeout, options.ca_pem.as_deref()).map_err(|source| PageError {
         page: 1,
         attempts: 0,
         url: base.masked(),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod naive;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -187,13 +188,17 @@ pub struct WarehouseRow {
 
 /// Every row of `report_date` in the warehouse table, sorted.
 pub fn warehouse_rows(db: &TestDb, table: &str, report_date: &str) -> Vec<WarehouseRow> {
+    warehouse_rows_from(&mut db.client(), table, report_date)
+}
+
+/// Every row of `report_date` in `table`, through `client`, sorted.
+pub fn warehouse_rows_from(client: &mut postgres::Client, table: &str, report_date: &str) -> Vec<WarehouseRow> {
     let sql = format!(
         "SELECT match_status, internal_user_id, vendor_user_id, match_key, firstname, lastname, specialty, \
          practice_location, internal_is_active, vendor_is_active, vendor_last_active_date FROM {table} \
          WHERE report_date = $1::text::date"
     );
-    let mut rows: Vec<WarehouseRow> = db
-        .client()
+    let mut rows: Vec<WarehouseRow> = client
         .query(&sql, &[&report_date])
         .unwrap()
         .iter()

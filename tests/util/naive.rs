@@ -79,7 +79,12 @@ pub fn vendor_users(dir: &Path) -> Vec<Person> {
 
 /// Every internal user, joined to its practice.
 pub fn internal_users(db: &TestDb) -> Vec<Person> {
-    db.client()
+    internal_users_from(&mut db.client())
+}
+
+/// Every internal user of the database `client` is connected to.
+pub fn internal_users_from(client: &mut postgres::Client) -> Vec<Person> {
+    client
         .query(
             "SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, u.last_active_date \
              FROM \"user\" u LEFT JOIN user_practice p ON p.id = u.practice_id",
