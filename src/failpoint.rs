@@ -27,12 +27,15 @@ fn armed() -> Option<&'static Armed> {
 
 /// Every crash point, for tests that walk them all.
 pub const POINTS: &[&str] = &[
+    "extract.vendor.fetching",
     "extract.vendor.page",
+    "sort.run_unpublished",
     "extract.vendor.checkpoint",
     "extract.vendor.done",
     "extract.internal.rows",
     "extract.internal.checkpoint",
     "match.rows",
+    "load.copying",
     "load.copied",
     "manifest.tmp_written",
     "stage.completed",

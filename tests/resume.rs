@@ -54,16 +54,23 @@ fn every_failpoint_aborts_and_resume_gives_the_uninterrupted_rows() {
     let f = fixture("failpoints", &SMALL, &[]);
     let expected = f.expected(30);
     let points = [
+        "extract.vendor.fetching=5",
         "extract.vendor.page=7",
+        "sort.run_unpublished=3",
         "extract.vendor.checkpoint=2",
         "extract.vendor.done",
         "extract.internal.rows=1500",
         "extract.internal.checkpoint=2",
         "match.rows=2000",
+        "load.copying=1",
         "load.copied",
         "manifest.tmp_written=3",
         "stage.completed=2",
     ];
+    // Every abort point of the binary is walked.
+    for name in vendor_match::failpoint::POINTS {
+        assert!(points.iter().any(|p| p.split('=').next() == Some(*name)), "failpoint {name} is not walked");
+    }
     for point in points {
         let env = TestEnv::new();
         let aborted = f.command(&env, &["run"]).env(FAILPOINT, point).output().unwrap();

@@ -203,6 +203,7 @@ fn fetch_with_retry(
     let mut attempt = 0;
     loop {
         pause.wait();
+        crate::failpoint::hit("extract.vendor.fetching");
         match http::fetch_page(client, base, page) {
             Ok(result) => return Ok(result),
             Err(error) if is_transient(&error) && attempt < options.max_retries => {

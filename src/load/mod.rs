@@ -10,7 +10,7 @@
 pub mod copy;
 pub mod ddl;
 
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -142,7 +142,17 @@ fn copy_in(
         table: table.to_string(),
         source,
     })?;
-    std::io::copy(&mut BufReader::with_capacity(256 * 1024, file), &mut writer).map_err(io_error)?;
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    loop {
+        let chunk = reader.fill_buf().map_err(io_error)?;
+        if chunk.is_empty() {
+            break;
+        }
+        writer.write_all(chunk).map_err(io_error)?;
+        let n = chunk.len();
+        reader.consume(n);
+        crate::failpoint::hit("load.copying");
+    }
     writer.flush().map_err(io_error)?;
     writer.finish().map_err(|source| LoadError::Db { action: "COPY", table: table.to_string(), source })
 }

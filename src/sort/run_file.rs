@@ -82,6 +82,7 @@ impl<R: RunRecord> RunWriter<R> {
             self.writer.into_inner().map_err(|e| SortError::Io { path: self.tmp.clone(), source: e.into_error() })?;
         let file =
             buffered.into_inner().map_err(|e| SortError::Io { path: self.tmp.clone(), source: e.into_error() })?;
+        crate::failpoint::hit("sort.run_unpublished");
         atomic::publish(file, &self.tmp, &self.path)
             .map_err(|source| SortError::Io { path: self.path.clone(), source })?;
         Ok(RunFile { path: self.path, records: self.records })
