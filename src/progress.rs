@@ -2,19 +2,41 @@
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A bar counting `unit` up to `len` (0 = unknown), labelled `label`.
+/// Whether bars are drawn at all.
+pub fn visible(quiet: bool) -> bool {
+    !quiet && std::io::stderr().is_terminal()
+}
+
+/// A bar counting `unit` up to `len` (0 = unknown), labelled `label`, on stderr.
 pub fn bar(quiet: bool, label: &str, len: u64, unit: &str) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+    let bar = styled(label, len, unit);
+    if visible(quiet) {
+        bar.set_draw_target(ProgressDrawTarget::stderr());
     }
+    bar
+}
+
+/// A bar like [`bar`] drawn inside `multi` (which must be hidden when quiet).
+pub fn bar_in(multi: &MultiProgress, label: &str, len: u64, unit: &str) -> ProgressBar {
+    multi.add(styled(label, len, unit))
+}
+
+/// A multi-bar area on stderr, hidden when bars are not wanted.
+pub fn multi(quiet: bool) -> MultiProgress {
+    let target = if visible(quiet) { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    MultiProgress::with_draw_target(target)
+}
+
+/// Built hidden, so nothing is drawn before the bar has its final target.
+fn styled(label: &str, len: u64, unit: &str) -> ProgressBar {
     let template = if len == 0 {
-        format!("{{prefix:>9}} {{spinner}} {{human_pos}} {unit} ({{per_sec}}, {{elapsed}})")
+        format!("{{prefix:>9}} {{spinner}} {{human_pos}} {unit} ({{elapsed}})")
     } else {
-        format!("{{prefix:>9}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, eta {{eta}})")
+        format!("{{prefix:>9}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{elapsed}}, eta {{eta}})")
     };
-    let bar = ProgressBar::new(len);
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style.progress_chars("=> "));
     }

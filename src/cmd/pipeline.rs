@@ -82,6 +82,9 @@ impl Pipeline {
         record.started_at = Some(chrono::Utc::now());
         record.finished_at = None;
         record.error = None;
+        record.rows = None;
+        record.elapsed_secs = None;
+        record.peak_rss_bytes = None;
         record.attempts += 1;
         self.save()?;
 
@@ -164,7 +167,7 @@ impl Pipeline {
             StageName::Match => {
                 let extracted = self.manifest.extract_output.clone().context("the manifest has no extract output")?;
                 let total = extracted.vendor_users + extracted.internal_users;
-                let bar = progress::bar(self.env.quiet, "match", total, "rows");
+                let bar = progress::bar(self.env.quiet, "match", total, "records");
                 let output = matching::run_match(&self.run, &settings, &extracted, &|n| bar.inc(n))?;
                 bar.finish_and_clear();
                 let rows = output.rows;
@@ -173,9 +176,10 @@ impl Pipeline {
             }
             StageName::Load => {
                 let matched = self.manifest.match_output.clone().context("the manifest has no match output")?;
-                let bar = progress::bar(self.env.quiet, "load", 0, "");
-                bar.enable_steady_tick(std::time::Duration::from_millis(200));
-                let output = crate::load::load(&settings, self.env.connections.warehouse()?, &matched)?;
+                let size = std::fs::metadata(&matched.rows_file).map(|m| m.len()).unwrap_or(0);
+                let bar = progress::bar(self.env.quiet, "load", size, "bytes");
+                let output =
+                    crate::load::load(&settings, self.env.connections.warehouse()?, &matched, &|n| bar.inc(n))?;
                 bar.finish_and_clear();
                 let rows = output.rows_loaded;
                 self.manifest.load_output = Some(output);
@@ -200,16 +204,18 @@ impl Pipeline {
 
 /// The extract stage's two bars: vendor pages and our rows.
 struct ExtractBars {
+    // Kept alive: the bars draw through it.
+    _multi: indicatif::MultiProgress,
     pages: ProgressBar,
     rows: ProgressBar,
 }
 
 impl ExtractBars {
     fn new(quiet: bool) -> ExtractBars {
-        let multi = indicatif::MultiProgress::new();
-        let pages = multi.add(progress::bar(quiet, "vendor", 1, "pages"));
-        let rows = multi.add(progress::bar(quiet, "internal", 0, "rows"));
-        ExtractBars { pages, rows }
+        let multi = progress::multi(quiet);
+        let pages = progress::bar_in(&multi, "vendor", 1, "pages");
+        let rows = progress::bar_in(&multi, "internal", 0, "rows");
+        ExtractBars { _multi: multi, pages, rows }
     }
 
     fn finish(&self) {

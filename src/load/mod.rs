@@ -71,10 +71,16 @@ pub struct LoadOutput {
 pub const LOAD_RETRIES: u32 = 3;
 
 /// Runs the load stage.
-pub fn load(settings: &RunSettings, warehouse: &SecretUrl, matched: &MatchOutput) -> Result<LoadOutput, LoadError> {
+/// `on_bytes` hears how many bytes of the rows file were sent, now and then.
+pub fn load(
+    settings: &RunSettings,
+    warehouse: &SecretUrl,
+    matched: &MatchOutput,
+    on_bytes: &dyn Fn(u64),
+) -> Result<LoadOutput, LoadError> {
     let mut attempt = 0;
     loop {
-        match load_once(settings, warehouse, matched) {
+        match load_once(settings, warehouse, matched, on_bytes) {
             Err(error) if attempt < LOAD_RETRIES && error.is_transient(attempt) => {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(250 << attempt));
@@ -98,7 +104,12 @@ impl LoadError {
     }
 }
 
-fn load_once(settings: &RunSettings, warehouse: &SecretUrl, matched: &MatchOutput) -> Result<LoadOutput, LoadError> {
+fn load_once(
+    settings: &RunSettings,
+    warehouse: &SecretUrl,
+    matched: &MatchOutput,
+    on_bytes: &dyn Fn(u64),
+) -> Result<LoadOutput, LoadError> {
     let table = &settings.warehouse_table;
     let db = |action: &'static str| {
         let table = table.to_string();
@@ -113,7 +124,7 @@ fn load_once(settings: &RunSettings, warehouse: &SecretUrl, matched: &MatchOutpu
     let rows_replaced = tx
         .execute(&format!("DELETE FROM {} WHERE report_date = $1", table.quoted()), &[&settings.report_date])
         .map_err(db("deleting the report date's rows"))?;
-    let rows_loaded = copy_in(&mut tx, matched, table)?;
+    let rows_loaded = copy_in(&mut tx, matched, table, on_bytes)?;
     if rows_loaded != matched.rows {
         return Err(LoadError::CountMismatch { loaded: rows_loaded, expected: matched.rows });
     }
@@ -132,6 +143,7 @@ fn copy_in(
     tx: &mut postgres::Transaction<'_>,
     matched: &MatchOutput,
     table: &ddl::TableName,
+    on_bytes: &dyn Fn(u64),
 ) -> Result<u64, LoadError> {
     let path = &matched.rows_file;
     let io_error = |source| LoadError::Io { path: path.clone(), source };
@@ -151,6 +163,7 @@ fn copy_in(
         writer.write_all(chunk).map_err(io_error)?;
         let n = chunk.len();
         reader.consume(n);
+        on_bytes(n as u64);
         crate::failpoint::hit("load.copying");
     }
     writer.flush().map_err(io_error)?;

@@ -63,11 +63,12 @@ pub struct MatchOutput {
 }
 
 /// Runs the match stage: reads extract's runs, writes `match/combined.rows`.
+/// `on_records` hears how many source records were consumed, now and then.
 pub fn run_match(
     run: &RunDir,
     settings: &RunSettings,
     extract: &ExtractOutput,
-    on_rows: &dyn Fn(u64),
+    on_records: &dyn Fn(u64),
 ) -> Result<MatchOutput, MatchError> {
     let dir = run.reset_stage_dir("match").map_err(|source| MatchError::Io { path: run.stage_dir("match"), source })?;
     let scratch = dir.join("scratch");
@@ -80,15 +81,18 @@ pub fn run_match(
     let mut writer = RowWriter::create(&rows_path, run.id(), settings)?;
     let vendor = vendor.map(|r| r.map_err(MatchError::from));
     let internal = internal.map(|r| r.map_err(MatchError::from));
+    let (mut consumed, mut reported) = (0u64, 0u64);
     join(vendor, internal, |status, v, i| -> Result<(), MatchError> {
         writer.write(status, v, i)?;
-        if writer.rows.is_multiple_of(50_000) {
-            on_rows(50_000);
+        consumed += u64::from(v.is_some()) + u64::from(i.is_some());
+        if consumed - reported >= 50_000 {
+            on_records(consumed - reported);
+            reported = consumed;
         }
         crate::failpoint::hit("match.rows");
         Ok(())
     })?;
-    on_rows(writer.rows % 50_000);
+    on_records(consumed - reported);
     let (rows, stats, sample) = writer.finish()?;
     atomic::write(&sample_path, &sample).map_err(|source| MatchError::Io { path: sample_path.clone(), source })?;
     std::fs::remove_dir_all(&scratch).map_err(|source| MatchError::Io { path: scratch, source })?;
