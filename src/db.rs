@@ -90,6 +90,17 @@ fn tls_request(url: &SecretUrl) -> Result<TlsRequest, ConnectCause> {
     Ok(TlsRequest { conninfo: stripped.to_string(), verify, disable, root_cert })
 }
 
+/// Whether an error means the session broke off (connection lost, or the
+/// server ended it: restart, `pg_terminate_backend`) rather than a failure
+/// that would repeat (a missing table, a bad query, a refused login).
+pub fn is_connection_loss(error: &postgres::Error) -> bool {
+    match error.as_db_error() {
+        None => true,
+        // Class 08: connection exception; 57: operator intervention.
+        Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57"),
+    }
+}
+
 /// Connects to `url` within 10 seconds unless the URL sets `connect_timeout`.
 pub fn connect(url: &SecretUrl, role: &'static str) -> Result<postgres::Client, ConnectError> {
     let error = |source: ConnectCause| ConnectError { role, url: url.masked(), source };

@@ -51,6 +51,41 @@ pub struct InternalUser {
     pub last_active_date: Option<NaiveDate>,
 }
 
+#[cfg(test)]
+impl VendorUser {
+    /// A user with only an id, for tests.
+    pub(crate) fn with_id(id: i64) -> VendorUser {
+        VendorUser {
+            id,
+            page: 1,
+            position: 0,
+            firstname: None,
+            lastname: None,
+            specialty: None,
+            practice_location: None,
+            classification: None,
+            last_active_date: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl InternalUser {
+    /// A user with only an id, for tests.
+    pub(crate) fn with_id(id: i64) -> InternalUser {
+        InternalUser {
+            id,
+            firstname: None,
+            lastname: None,
+            specialty: None,
+            location: None,
+            classification: None,
+            platform_registered_on: None,
+            last_active_date: None,
+        }
+    }
+}
+
 /// Which source a record came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

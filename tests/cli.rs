@@ -106,13 +106,8 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_password_in_the_urls_appears_nowhere() {
     const SECRET: &str = "Pa55-word-never-shown";
-    let db = TestDb::new("secret");
-    db.client()
-        .batch_execute(
-            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/internal/seed.sql")).unwrap(),
-        )
-        .unwrap();
-    let server = Server::start(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vendor"), &[]);
+    let db = seeded_db("secret");
+    let server = hand_written_server();
     let vendor = server.url.replace("http://", &format!("http://user:{SECRET}@"));
     let env = TestEnv::new();
     let url = db.url_with_password(SECRET);
@@ -146,32 +141,14 @@ fn a_password_in_the_urls_appears_nowhere() {
 
 #[test]
 fn warehouse_table_is_quoted_so_an_injection_only_names_a_table() {
-    let db = TestDb::new("inject");
-    db.client()
-        .batch_execute(
-            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/internal/seed.sql")).unwrap(),
-        )
-        .unwrap();
+    let db = seeded_db("inject");
     db.client().batch_execute("CREATE TABLE victim (x int)").unwrap();
-    let server = Server::start(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vendor"), &[]);
+    let server = hand_written_server();
     let env = TestEnv::new();
     let url = db.url();
-    let evil = "x\"; DROP TABLE victim; --";
-    let output = env.run(&[
-        "run",
-        "--quiet",
-        "--max-reject-ratio",
-        "0.5",
-        "--vendor-url",
-        &server.url,
-        "--source-url",
-        &url,
-        "--warehouse-url",
-        &url,
-        "--warehouse-table",
-        evil,
-    ]);
-    assert_exit(&output, 0);
+    let mut args = hand_written_run(&server.url, &url);
+    args.extend(["--warehouse-table", "x\"; DROP TABLE victim; --"]);
+    assert_exit(&env.run(&args), 0);
     let mut client = db.client();
     let victim: bool = client.query_one("SELECT to_regclass('victim') IS NOT NULL", &[]).unwrap().get(0);
     assert!(victim, "the injection ran");
@@ -182,28 +159,11 @@ fn warehouse_table_is_quoted_so_an_injection_only_names_a_table() {
 #[test]
 fn work_dir_files_are_readable_by_the_owner_only() {
     use std::os::unix::fs::PermissionsExt;
-    let db = TestDb::new("perms");
-    db.client()
-        .batch_execute(
-            &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/internal/seed.sql")).unwrap(),
-        )
-        .unwrap();
-    let server = Server::start(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/vendor"), &[]);
+    let db = seeded_db("perms");
+    let server = hand_written_server();
     let env = TestEnv::new();
     let url = db.url();
-    let args = [
-        "run",
-        "--quiet",
-        "--max-reject-ratio",
-        "0.5",
-        "--vendor-url",
-        &server.url,
-        "--source-url",
-        &url,
-        "--warehouse-url",
-        &url,
-    ];
-    assert_exit(&env.run(&args), 0);
+    assert_exit(&env.run(&hand_written_run(&server.url, &url)), 0);
     let files = files_under(&env.work_dir());
     assert!(files.len() >= 5, "{files:?}");
     for file in files.iter().chain([&env.output()]) {

@@ -1,20 +1,9 @@
 //! End-to-end runs whose warehouse rows are compared with a naive in-memory join.
 
-use std::path::{Path, PathBuf};
-
 use crate::util::naive::{expected_rows, internal_users, vendor_users};
 use crate::util::*;
 
 const TABLE: &str = "public.platform_user_activity";
-
-fn repo_fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn seed_hand_written(db: &TestDb) {
-    let sql = std::fs::read_to_string(repo_fixtures().join("internal/seed.sql")).unwrap();
-    db.client().batch_execute(&sql).unwrap();
-}
 
 fn run_args<'a>(server: &'a Server, db_url: &'a str) -> Vec<&'a str> {
     vec!["run", "--quiet", "--vendor-url", &server.url, "--source-url", db_url, "--warehouse-url", db_url]
@@ -22,9 +11,8 @@ fn run_args<'a>(server: &'a Server, db_url: &'a str) -> Vec<&'a str> {
 
 #[test]
 fn hand_written_quirks_match_a_naive_in_memory_join() {
-    let db = TestDb::new("quirks");
-    seed_hand_written(&db);
-    let pages = repo_fixtures().join("vendor");
+    let db = seeded_db("quirks");
+    let pages = repo("fixtures").join("vendor");
     let server = Server::start(&pages, &[]);
     let env = TestEnv::new();
     let url = db.url();
@@ -54,9 +42,8 @@ fn hand_written_quirks_match_a_naive_in_memory_join() {
 
 #[test]
 fn report_starts_with_the_four_sections_and_sample_rows_are_matched_json() {
-    let db = TestDb::new("report");
-    seed_hand_written(&db);
-    let server = Server::start(&repo_fixtures().join("vendor"), &[]);
+    let db = seeded_db("report");
+    let server = hand_written_server();
     let env = TestEnv::new();
     let url = db.url();
     let mut args = run_args(&server, &url);
@@ -103,9 +90,8 @@ fn generated_fixtures_match_the_naive_join_and_the_planted_counts() {
 
 #[test]
 fn rerunning_a_report_date_replaces_its_rows_and_leaves_other_dates_alone() {
-    let db = TestDb::new("rerun");
-    seed_hand_written(&db);
-    let server = Server::start(&repo_fixtures().join("vendor"), &[]);
+    let db = seeded_db("rerun");
+    let server = hand_written_server();
     let env = TestEnv::new();
     let url = db.url();
     let run = |date: &str| {
@@ -124,15 +110,14 @@ fn rerunning_a_report_date_replaces_its_rows_and_leaves_other_dates_alone() {
     assert_eq!(total as usize, first.len() + other.len());
     // The active flags follow each run's own report date.
     let expected_other =
-        expected_rows(&vendor_users(&repo_fixtures().join("vendor")), &internal_users(&db), "2017-01-15", 30);
+        expected_rows(&vendor_users(&repo("fixtures").join("vendor")), &internal_users(&db), "2017-01-15", 30);
     assert_rows_eq(&other, &expected_other);
 }
 
 #[test]
 fn single_stage_commands_give_the_same_rows_as_run() {
-    let db = TestDb::new("stages");
-    seed_hand_written(&db);
-    let pages = repo_fixtures().join("vendor");
+    let db = seeded_db("stages");
+    let pages = repo("fixtures").join("vendor");
     let server = Server::start(&pages, &[]);
     let env = TestEnv::new();
     let url = db.url();

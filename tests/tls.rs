@@ -2,21 +2,14 @@
 //! https vendor, each against a local server whose certificate comes from a
 //! CA the test creates.
 
-use std::path::Path;
-
 use crate::util::naive::{expected_rows, internal_users, internal_users_from, vendor_users};
 use crate::util::tls::{HttpsServer, TestCa, TlsCluster};
 use crate::util::*;
 
 const TABLE: &str = "public.platform_user_activity";
 
-fn repo(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
 fn run(env: &TestEnv, vendor: &str, db_url: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["run", "--quiet", "--max-reject-ratio", "0.5", "--vendor-url", vendor];
-    args.extend(["--source-url", db_url, "--warehouse-url", db_url]);
+    let mut args = hand_written_run(vendor, db_url);
     args.extend(extra);
     env.run(&args)
 }
@@ -26,7 +19,7 @@ fn databases_over_verified_tls_and_plain_or_untrusted_connections_refused() {
     let ca = TestCa::new();
     let cluster = TlsCluster::start(&ca.server_cert());
     let mut client = cluster.socket_client();
-    client.batch_execute(&std::fs::read_to_string(repo("fixtures/internal/seed.sql")).unwrap()).unwrap();
+    seed_hand_written(&mut client);
     let server = Server::start(&repo("fixtures/vendor"), &[]);
     let env = TestEnv::new();
     let ca_path = ca.write(env.path());
@@ -59,8 +52,7 @@ fn databases_over_verified_tls_and_plain_or_untrusted_connections_refused() {
 fn vendor_over_https_trusts_the_given_ca_only() {
     let ca = TestCa::new();
     let vendor = HttpsServer::start(&repo("fixtures/vendor"), &ca.server_cert());
-    let db = TestDb::new("https");
-    db.client().batch_execute(&std::fs::read_to_string(repo("fixtures/internal/seed.sql")).unwrap()).unwrap();
+    let db = seeded_db("https");
     let env = TestEnv::new();
     let ca_path = ca.write(env.path());
     let url = db.url();

@@ -43,11 +43,7 @@ impl InternalError {
     pub fn is_transient(&self) -> bool {
         match self {
             InternalError::Io(_) => true,
-            InternalError::Db(error) => match error.as_db_error() {
-                None => true,
-                // Class 08: connection exception; 57: operator intervention (pg_terminate_backend).
-                Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57"),
-            },
+            InternalError::Db(error) => crate::db::is_connection_loss(error),
         }
     }
 }

@@ -95,10 +95,7 @@ impl LoadError {
     fn is_transient(&self, attempt: u32) -> bool {
         match self {
             LoadError::Connect(_) => attempt > 0,
-            LoadError::Db { source, .. } => match source.as_db_error() {
-                None => true,
-                Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57"),
-            },
+            LoadError::Db { source, .. } => crate::db::is_connection_loss(source),
             LoadError::Io { .. } | LoadError::CountMismatch { .. } => false,
         }
     }

@@ -10,36 +10,11 @@ use crate::key::KeyField;
 use crate::model::{InternalUser, Keyed, MatchStatus, VendorUser};
 
 fn vendor(id: i64, key: &str) -> Keyed<VendorUser> {
-    Keyed {
-        key: key.to_string(),
-        user: VendorUser {
-            id,
-            page: 1,
-            position: 0,
-            firstname: None,
-            lastname: None,
-            specialty: None,
-            practice_location: None,
-            classification: None,
-            last_active_date: None,
-        },
-    }
+    Keyed { key: key.to_string(), user: VendorUser::with_id(id) }
 }
 
 fn internal(id: i64, key: &str) -> Keyed<InternalUser> {
-    Keyed {
-        key: key.to_string(),
-        user: InternalUser {
-            id,
-            firstname: None,
-            lastname: None,
-            specialty: None,
-            location: None,
-            classification: None,
-            platform_registered_on: None,
-            last_active_date: None,
-        },
-    }
+    Keyed { key: key.to_string(), user: InternalUser::with_id(id) }
 }
 
 type Row = (MatchStatus, Option<i64>, Option<i64>);

@@ -180,19 +180,8 @@ mod tests {
     use crate::model::{InternalUser, Keyed};
 
     fn user(id: i64, key: String) -> Keyed<InternalUser> {
-        Keyed {
-            key,
-            user: InternalUser {
-                id,
-                firstname: Some("x".repeat((id % 7) as usize)),
-                lastname: None,
-                specialty: None,
-                location: None,
-                classification: None,
-                platform_registered_on: None,
-                last_active_date: None,
-            },
-        }
+        let firstname = Some("x".repeat((id % 7) as usize));
+        Keyed { key, user: InternalUser { firstname, ..InternalUser::with_id(id) } }
     }
 
     fn shuffled(n: i64) -> Vec<Keyed<InternalUser>> {

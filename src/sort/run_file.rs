@@ -177,16 +177,7 @@ mod tests {
     fn user(id: i64) -> Keyed<InternalUser> {
         Keyed {
             key: format!("k{id:03}"),
-            user: InternalUser {
-                id,
-                firstname: Some("a".into()),
-                lastname: None,
-                specialty: None,
-                location: None,
-                classification: None,
-                platform_registered_on: None,
-                last_active_date: None,
-            },
+            user: InternalUser { firstname: Some("a".into()), ..InternalUser::with_id(id) },
         }
     }
 

@@ -9,6 +9,35 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+/// A path in the repository (fixtures/...).
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Loads the hand-written internal users (fixtures/internal/seed.sql) into `client`'s database.
+pub fn seed_hand_written(client: &mut postgres::Client) {
+    client.batch_execute(&std::fs::read_to_string(repo("fixtures/internal/seed.sql")).unwrap()).unwrap();
+}
+
+/// A database holding the hand-written internal users.
+pub fn seeded_db(prefix: &str) -> TestDb {
+    let db = TestDb::new(prefix);
+    seed_hand_written(&mut db.client());
+    db
+}
+
+/// `fixtures serve` over the hand-written vendor pages (fixtures/vendor).
+pub fn hand_written_server() -> Server {
+    Server::start(&repo("fixtures/vendor"), &[])
+}
+
+/// `run` over the hand-written data (whose two rejects pass a 0.5 ratio), quiet.
+pub fn hand_written_run<'a>(vendor_url: &'a str, db_url: &'a str) -> Vec<&'a str> {
+    let mut args = vec!["run", "--quiet", "--max-reject-ratio", "0.5", "--vendor-url", vendor_url];
+    args.extend(["--source-url", db_url, "--warehouse-url", db_url]);
+    args
+}
+
 /// Where the test PostgreSQL server is: an admin URL (database `postgres`).
 pub const DATABASE_URL_VAR: &str = "VENDOR_MATCH_TEST_DATABASE_URL";
 
