@@ -49,9 +49,11 @@ const ESCAPE: char = '\\';
 /// Normalizes one key field (SPEC §4): Unicode NFKC, lowercase, `_` becomes a
 /// space, runs of whitespace collapse to one space, then trim.
 pub fn normalize(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
+    // Lowercase the whole string, not char by char: a final sigma depends on context.
+    let lowered = raw.nfkc().collect::<String>().to_lowercase();
+    let mut out = String::with_capacity(lowered.len());
     let mut pending_space = false;
-    for c in raw.nfkc().flat_map(char::to_lowercase) {
+    for c in lowered.chars() {
         let c = if c == '_' { ' ' } else { c };
         if c.is_whitespace() {
             pending_space = !out.is_empty();
@@ -122,6 +124,11 @@ mod tests {
         assert_eq!(normalize("ﬁona"), "fiona");
         assert_eq!(normalize("ＦＥＲＮ"), "fern");
         assert_eq!(normalize("Mu\u{308}ller"), "müller");
+    }
+
+    #[test]
+    fn normalize_lowercases_a_final_sigma_like_the_word_does() {
+        assert_eq!(normalize("ΠΑΠΑΣ"), normalize("Παπας"));
     }
 
     #[test]

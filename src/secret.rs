@@ -46,15 +46,35 @@ impl SecretUrl {
         self.0.password()
     }
 
-    /// The URL with its password replaced by `****`.
+    /// The URL with its password, and the values of query parameters that
+    /// look like secrets (`password=`, `token=`, `api_key=`, ...), replaced by `****`.
     pub fn masked(&self) -> String {
         let mut shown = self.0.clone();
         if shown.password().is_some() {
             // Setting a password only fails for URLs that cannot have one.
             let _ = shown.set_password(Some("****"));
         }
+        if shown.query().is_some() {
+            let pairs: Vec<(String, String)> = self
+                .0
+                .query_pairs()
+                .map(|(k, v)| {
+                    let value = if is_secret_name(&k) { "****".to_string() } else { v.into_owned() };
+                    (k.into_owned(), value)
+                })
+                .collect();
+            shown.query_pairs_mut().clear().extend_pairs(pairs);
+        }
         shown.to_string()
     }
+}
+
+/// Query parameter names whose values are never shown.
+fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "passwd", "pwd", "token", "secret", "key", "signature", "sig", "auth", "credential"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 /// Why a connection URL was refused.
@@ -98,6 +118,15 @@ mod tests {
         assert_eq!(url.to_string(), "postgres://bob:****@db:5432/x");
         assert!(!format!("{url:?}").contains("hunter2"));
         assert!(url.expose().contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_query_parameters_are_masked() {
+        let url =
+            SecretUrl::parse("postgres://u@db/app?password=s3cret&sslmode=require&api_key=k9", &["postgres"]).unwrap();
+        let shown = url.to_string();
+        assert!(!shown.contains("s3cret") && !shown.contains("k9"), "{shown}");
+        assert!(shown.contains("sslmode=require"), "{shown}");
     }
 
     #[test]

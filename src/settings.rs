@@ -134,6 +134,10 @@ const DEFAULT_REPORT_DATE: &str = "2017-02-02";
 const DEFAULT_TABLE: &str = "public.platform_user_activity";
 const MIN_BUDGET_BYTES: u64 = 64 * 1024;
 const DEFAULT_MAX_PAGES: u32 = 1_000_000;
+/// Each request in flight is a thread and a page buffer (see `page_body_cap`).
+const MAX_CONCURRENCY: u32 = 64;
+/// A century: beyond it date arithmetic could overflow, and no one means it.
+const MAX_ACTIVE_DAYS: u32 = 36_500;
 
 fn default_max_pages() -> u32 {
     DEFAULT_MAX_PAGES
@@ -185,17 +189,14 @@ pub fn parse_url(flag: &'static str, raw: Option<&str>, schemes: &[&str]) -> Res
 pub fn new_run_settings(args: &SharedArgs, env: &Environment) -> Result<RunSettings, ConfigError> {
     Ok(RunSettings {
         report_date: parse_date("report-date", args.report_date.as_deref().unwrap_or(DEFAULT_REPORT_DATE))?,
-        active_days: args.active_days.unwrap_or(30),
+        active_days: at_most("active-days", args.active_days.unwrap_or(30), MAX_ACTIVE_DAYS)?,
         match_on: parse_match_on(args.match_on.as_deref().unwrap_or("lastname,firstname,specialty,location"))?,
         warehouse_table: parse_table(args.warehouse_table.as_deref().unwrap_or(DEFAULT_TABLE))?,
         memory_budget_bytes: parse_budget(args.memory_budget.as_deref().unwrap_or("64MiB"))?,
-        concurrency: positive("concurrency", args.concurrency.unwrap_or(8))?,
+        concurrency: at_most("concurrency", positive("concurrency", args.concurrency.unwrap_or(8))?, MAX_CONCURRENCY)?,
         max_retries: args.max_retries.unwrap_or(5),
-        retry_delay: Duration::from_millis(args.retry_delay_ms.unwrap_or(500)),
-        request_timeout: Duration::from_secs(positive_u64(
-            "request-timeout-secs",
-            args.request_timeout_secs.unwrap_or(30),
-        )?),
+        retry_delay: retry_delay(args.retry_delay_ms.unwrap_or(500))?,
+        request_timeout: request_timeout(args.request_timeout_secs.unwrap_or(30))?,
         max_reject_ratio: parse_ratio(args.max_reject_ratio.unwrap_or(0.01))?,
         max_pages: positive("max-pages", args.max_pages.unwrap_or(DEFAULT_MAX_PAGES))?,
         vendor_url_masked: env.connections.vendor.as_ref().map(SecretUrl::masked),
@@ -238,16 +239,16 @@ pub fn resumed_run_settings(
         settings.memory_budget_bytes = parse_budget(raw)?;
     }
     if let Some(n) = args.concurrency {
-        settings.concurrency = positive("concurrency", n)?;
+        settings.concurrency = at_most("concurrency", positive("concurrency", n)?, MAX_CONCURRENCY)?;
     }
     if let Some(n) = args.max_retries {
         settings.max_retries = n;
     }
     if let Some(ms) = args.retry_delay_ms {
-        settings.retry_delay = Duration::from_millis(ms);
+        settings.retry_delay = retry_delay(ms)?;
     }
     if let Some(secs) = args.request_timeout_secs {
-        settings.request_timeout = Duration::from_secs(positive_u64("request-timeout-secs", secs)?);
+        settings.request_timeout = request_timeout(secs)?;
     }
     if let Some(n) = args.max_pages {
         settings.max_pages = positive("max-pages", n)?;
@@ -347,11 +348,22 @@ fn positive(flag: &'static str, n: u32) -> Result<u32, ConfigError> {
     Ok(n)
 }
 
-fn positive_u64(flag: &'static str, n: u64) -> Result<u64, ConfigError> {
-    if n == 0 {
-        return Err(ConfigError::Invalid { flag, reason: "must be at least 1".into() });
+fn at_most<T: PartialOrd + std::fmt::Display>(flag: &'static str, n: T, max: T) -> Result<T, ConfigError> {
+    if n > max {
+        return Err(ConfigError::Invalid { flag, reason: format!("{n} is more than {max}") });
     }
     Ok(n)
+}
+
+fn retry_delay(ms: u64) -> Result<Duration, ConfigError> {
+    at_most("retry-delay-ms", ms, 600_000).map(Duration::from_millis)
+}
+
+fn request_timeout(secs: u64) -> Result<Duration, ConfigError> {
+    if secs == 0 {
+        return Err(ConfigError::Invalid { flag: "request-timeout-secs", reason: "must be at least 1".into() });
+    }
+    at_most("request-timeout-secs", secs, 3_600).map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -395,6 +407,14 @@ mod tests {
         assert!(parse_date("report-date", "2017-02-02").is_ok());
         assert!(parse_date("report-date", "02/02/2017").is_err());
         assert!(parse_date("report-date", "2017-02-30").is_err());
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused() {
+        assert!(at_most("active-days", 36_501, MAX_ACTIVE_DAYS).is_err());
+        assert!(request_timeout(0).is_err());
+        assert!(request_timeout(1_000_000_000_000).is_err());
+        assert!(retry_delay(u64::MAX).is_err());
     }
 
     #[test]

@@ -111,11 +111,13 @@ fn a_password_in_the_urls_appears_nowhere() {
     let vendor = server.url.replace("http://", &format!("http://user:{SECRET}@"));
     let env = TestEnv::new();
     let url = db.url_with_password(SECRET);
+    // The driver also takes a password as a query parameter.
+    let warehouse = format!("{}?password={SECRET}", db.url());
     let output = env
         .command(&["run", "--quiet", "--max-reject-ratio", "0.5"])
         .env("VENDOR_API_URL", &vendor)
         .env("SOURCE_DATABASE_URL", &url)
-        .env("WAREHOUSE_DATABASE_URL", &url)
+        .env("WAREHOUSE_DATABASE_URL", &warehouse)
         .output()
         .unwrap();
     assert_exit(&output, 0);

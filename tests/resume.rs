@@ -78,9 +78,13 @@ fn every_failpoint_aborts_and_resume_gives_the_uninterrupted_rows() {
         let resumed = f.command(&env, &["resume"]).output().unwrap();
         assert_exit(&resumed, 0);
         assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &expected);
+        // Extract continued from its checkpoint instead of starting over.
+        let extract = &f.manifest(&env)["extract_output"];
         if point.starts_with("extract.vendor.page") {
-            let pages_resumed = f.manifest(&env)["extract_output"]["fetch"]["pages_resumed"].as_u64().unwrap();
-            assert!(pages_resumed > 0, "{point}: finished pages were fetched again");
+            assert!(extract["fetch"]["pages_resumed"].as_u64().unwrap() > 0, "{point}: finished pages fetched again");
+        }
+        if point.starts_with("extract.internal.checkpoint") {
+            assert!(extract["internal_rows_resumed"].as_u64().unwrap() > 0, "{point}: finished rows read again");
         }
     }
 }
@@ -140,4 +144,27 @@ fn a_failed_load_keeps_the_old_rows_and_a_dropped_one_is_retried() {
     let dropped = f.command(&env, &["load"]).env(FAILPOINT, "load.drop").output().unwrap();
     assert_exit(&dropped, 0);
     assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &f.expected(30));
+}
+
+#[test]
+fn overlapping_loads_of_one_date_take_turns_and_a_run_in_use_is_refused() {
+    let db = seeded_db("overlap");
+    let server = hand_written_server();
+    let (first, second) = (TestEnv::new(), TestEnv::new());
+    let url = db.url();
+    let args = hand_written_run(&server.url, &url);
+    // The first load holds its transaction open for 3 s before committing.
+    let mut slow =
+        first.command(&args).env(FAILPOINT, "load.pause").stdout(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // Nobody else may work on a run while its process lives.
+    let status = status_json(&first);
+    let busy = first.run(&["resume", "--quiet", "--run-id", status["run_id"].as_str().unwrap()]);
+    assert_exit(&busy, 1);
+    assert!(stderr(&busy).contains("in use by another vendor-match process"), "{}", stderr(&busy));
+    // A second run of the same date reaches its load while the first holds its transaction.
+    assert_exit(&second.run(&args), 0);
+    assert!(slow.wait().unwrap().success());
+    let expected = expected_rows(&vendor_users(&repo("fixtures/vendor")), &internal_users(&db), "2017-02-02", 30);
+    assert_rows_eq(&warehouse_rows(&db, TABLE, "2017-02-02"), &expected);
 }

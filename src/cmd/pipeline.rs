@@ -34,20 +34,24 @@ pub struct Pipeline {
     run: RunDir,
     manifest: Manifest,
     env: Environment,
+    // Held while the run is open: one process per run.
+    _lock: std::fs::File,
 }
 
 impl Pipeline {
     /// Creates a new run directory and manifest.
     pub fn create(env: Environment, settings: RunSettings) -> anyhow::Result<Pipeline> {
         let run = RunDir::create(&env.work_dir)?;
+        let lock = run.lock()?;
         let manifest = Manifest::new(run.id().to_string(), settings);
         manifest.save(&run.manifest())?;
-        Ok(Pipeline { run, manifest, env })
+        Ok(Pipeline { run, manifest, env, _lock: lock })
     }
 
-    /// Opens an existing run, with `settings` in force from now on.
-    pub fn open(env: Environment, run: RunDir, manifest: Manifest) -> Pipeline {
-        Pipeline { run, manifest, env }
+    /// Opens an existing run (locked by `lock`, from [`RunDir::lock`]), with
+    /// the manifest's settings as given in force from now on.
+    pub fn open(env: Environment, run: RunDir, manifest: Manifest, lock: std::fs::File) -> Pipeline {
+        Pipeline { run, manifest, env, _lock: lock }
     }
 
     /// The run id.
@@ -76,6 +80,11 @@ impl Pipeline {
         self.check_ready(stage)?;
         for later in StageName::ALL.into_iter().filter(|s| *s > stage) {
             *self.manifest.stage_mut(later) = Default::default();
+            match later {
+                StageName::Match => self.manifest.match_output = None,
+                StageName::Load => self.manifest.load_output = None,
+                StageName::Extract | StageName::Report => {}
+            }
         }
         let record = self.manifest.stage_mut(stage);
         record.state = StageState::Running;

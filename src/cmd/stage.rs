@@ -24,7 +24,9 @@ pub fn run(args: &StageArgs, stage: StageName) -> anyhow::Result<()> {
 /// Opens the run named by `args`, with its recorded settings and the given overrides.
 pub fn open(args: &StageArgs, env: settings::Environment) -> anyhow::Result<Pipeline> {
     let run = RunDir::open(&env.work_dir, args.run_id.as_deref())?;
+    let lock = run.lock()?;
     let mut manifest = Manifest::load(&run.manifest())?;
+    manifest.rebase(&run);
     manifest.settings = settings::resumed_run_settings(run.id(), &manifest.settings, &args.shared)?;
-    Ok(Pipeline::open(env, run, manifest))
+    Ok(Pipeline::open(env, run, manifest, lock))
 }

@@ -26,7 +26,7 @@ pub struct Checkpoint {
     /// Vendor runs sorted by id, while pages are still being fetched.
     pub vendor_by_id_runs: Vec<RunFile>,
     /// Vendor pages whose users are all in `vendor_by_id_runs`.
-    pub vendor_pages_done: BTreeSet<u32>,
+    pub vendor_pages_done: PageSet,
     /// Paging figures as of those pages.
     pub fetch: FetchStats,
     /// Whether the vendor side is finished (its key-sorted runs are in `output`).
@@ -39,6 +39,44 @@ pub struct Checkpoint {
     pub output: ExtractOutput,
     /// Length of rejects.jsonl covered by this checkpoint.
     pub rejects_bytes: u64,
+}
+
+/// A set of page numbers kept small: every page up to `through`, plus the
+/// few finished out of order above it. Its size stays about the number of
+/// pages in flight, not the number fetched, so checkpoints stay small.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageSet {
+    /// Every page in 1..=through is in the set.
+    pub through: u32,
+    /// Pages above `through + 1` in the set.
+    pub above: BTreeSet<u32>,
+}
+
+impl PageSet {
+    /// Adds a page.
+    pub fn insert(&mut self, page: u32) {
+        if page > self.through {
+            self.above.insert(page);
+        }
+        while self.above.remove(&(self.through + 1)) {
+            self.through += 1;
+        }
+    }
+
+    /// Whether `page` is in the set.
+    pub fn contains(&self, page: u32) -> bool {
+        (1..=self.through).contains(&page) || self.above.contains(&page)
+    }
+
+    /// How many pages are in the set.
+    pub fn len(&self) -> u32 {
+        self.through + self.above.len() as u32
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A checkpoint that can't be read or written.
@@ -64,7 +102,16 @@ impl Checkpoint {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(error(e)),
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| error(e.into()))
+        let mut checkpoint: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| error(e.into()))?;
+        for file in checkpoint
+            .vendor_by_id_runs
+            .iter_mut()
+            .chain(checkpoint.internal_runs.iter_mut())
+            .chain(checkpoint.output.vendor_runs.iter_mut())
+        {
+            *file = file.in_dir(dir);
+        }
+        Ok(Some(checkpoint))
     }
 
     /// Writes the checkpoint atomically into `dir`.
@@ -76,24 +123,43 @@ impl Checkpoint {
     }
 
     /// Deletes every file in `dir` that this checkpoint does not list:
-    /// runs and temp files of the interrupted attempt.
+    /// runs and temp files of the interrupted attempt. Files are compared by
+    /// name, so a run opened through another spelling of its path is safe.
     pub fn remove_leftovers(&self, dir: &Path) -> Result<(), CheckpointError> {
-        let keep: BTreeSet<PathBuf> = self
+        let keep: BTreeSet<std::ffi::OsString> = self
             .vendor_by_id_runs
             .iter()
             .chain(&self.internal_runs)
             .chain(&self.output.vendor_runs)
-            .map(|r| r.path.clone())
-            .chain([dir.join(FILE_NAME)])
+            .filter_map(|r| r.path.file_name().map(|n| n.to_os_string()))
+            .chain([std::ffi::OsString::from(FILE_NAME)])
             .collect();
         let error =
             |source| CheckpointError { action: "applied (cleaning the extract dir)", path: dir.to_path_buf(), source };
         for entry in std::fs::read_dir(dir).map_err(error)? {
-            let path = entry.map_err(error)?.path();
-            if !keep.contains(&path) {
-                std::fs::remove_file(&path).map_err(error)?;
+            let entry = entry.map_err(error)?;
+            if !keep.contains(&entry.file_name()) {
+                std::fs::remove_file(entry.path()).map_err(error)?;
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_set_folds_consecutive_pages_into_one_number() {
+        let mut set = PageSet::default();
+        for page in [3, 1, 5, 2] {
+            set.insert(page);
+        }
+        assert_eq!((set.through, set.above.iter().copied().collect::<Vec<_>>()), (3, vec![5]));
+        assert!(set.contains(2) && set.contains(5) && !set.contains(4) && !set.contains(0));
+        assert_eq!(set.len(), 4);
+        set.insert(4);
+        assert_eq!((set.through, set.above.len()), (5, 0));
     }
 }

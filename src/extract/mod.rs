@@ -90,6 +90,9 @@ pub struct ExtractOutput {
     pub internal_rejects: u64,
     /// Times the source stream broke off and was continued on a new connection.
     pub source_reconnects: u32,
+    /// Our rows a resumed extract took from its checkpoint instead of reading again.
+    #[serde(default)]
+    pub internal_rows_resumed: u64,
     /// Vendor paging figures.
     pub fetch: vendor::FetchStats,
     /// Sort figures: vendor by id, vendor by key, internal by key.
@@ -137,8 +140,9 @@ pub fn extract(
     };
     let saved = if from_checkpoint { Checkpoint::load(&dir)? } else { None };
     let (state, rejects) = match saved {
-        Some(state) => {
+        Some(mut state) => {
             state.remove_leftovers(&dir)?;
+            state.output.internal_rows_resumed = state.output.internal_users + state.output.internal_rejects;
             let rejects = RejectWriter::resume(&rejects_path, state.rejects_bytes).map_err(io(&rejects_path))?;
             (state, rejects)
         }
@@ -230,7 +234,9 @@ impl Extraction<'_> {
                 if by_id.needs_spill_for(bytes) {
                     by_id.spill()?;
                     self.state.vendor_by_id_runs = by_id.runs().to_vec();
-                    self.state.vendor_pages_done.extend(pages_in_buffer.drain(..));
+                    for page in pages_in_buffer.drain(..) {
+                        self.state.vendor_pages_done.insert(page);
+                    }
                     self.state.fetch = stats_before;
                     self.checkpoint()?;
                     failpoint::hit("extract.vendor.checkpoint");
@@ -283,7 +289,7 @@ impl Extraction<'_> {
         output.sorts[1] = key_stats;
         self.state.vendor_done = true;
         self.state.vendor_by_id_runs.clear();
-        self.state.vendor_pages_done.clear();
+        self.state.vendor_pages_done = Default::default();
         self.checkpoint()?;
         failpoint::hit("extract.vendor.done");
         // The checkpoint no longer lists them: this also drops merge leftovers.

@@ -7,12 +7,12 @@
 //! `2 * concurrency` pages are held). When an answer reports more pages than
 //! planned, another round fetches the new ones.
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use super::checkpoint::PageSet;
 use super::http::{self, Page, VendorError};
 use super::retry::{is_transient, Backoff, Pause};
 use crate::secret::SecretUrl;
@@ -99,7 +99,7 @@ struct Shared<'a> {
 pub fn fetch_all<E: From<PageError>>(
     base: &SecretUrl,
     options: &FetchOptions,
-    done: &BTreeSet<u32>,
+    done: &PageSet,
     resumed: FetchStats,
     mut on_page: impl FnMut(Page, &FetchStats) -> Result<(), E>,
 ) -> Result<FetchStats, E> {
@@ -109,11 +109,11 @@ pub fn fetch_all<E: From<PageError>>(
         url: base.masked(),
         source,
     })?;
-    let mut stats = FetchStats { pages_resumed: done.len() as u32, ..resumed };
+    let mut stats = FetchStats { pages_resumed: done.len(), ..resumed };
     let pause = Pause::default();
-    if !done.contains(&1) {
+    if !done.contains(1) {
         let retries = AtomicU64::new(0);
-        let first = fetch_with_retry(&client, base, options, 1, &retries, &pause)?;
+        let first = fetch_with_retry(&client, base, options, 1, &retries, &pause, &AtomicBool::new(false))?;
         stats.retries += retries.into_inner();
         check_page_count(base, options, &first)?;
         stats.observe(first.total_pages);
@@ -126,7 +126,7 @@ pub fn fetch_all<E: From<PageError>>(
             client: &client,
             base,
             options,
-            pending: (planned + 1..=last).filter(|p| !done.contains(p)).collect(),
+            pending: (planned + 1..=last).filter(|p| !done.contains(*p)).collect(),
             next: AtomicUsize::new(0),
             abort: AtomicBool::new(false),
             retries: AtomicU64::new(0),
@@ -182,7 +182,15 @@ fn worker(shared: &Shared<'_>, sender: &mpsc::SyncSender<Result<Page, PageError>
         let Some(&page) = shared.pending.get(shared.next.fetch_add(1, Ordering::SeqCst)) else {
             return;
         };
-        let result = fetch_with_retry(shared.client, shared.base, shared.options, page, &shared.retries, shared.pause);
+        let result = fetch_with_retry(
+            shared.client,
+            shared.base,
+            shared.options,
+            page,
+            &shared.retries,
+            shared.pause,
+            &shared.abort,
+        );
         let failed = result.is_err();
         if sender.send(result).is_err() || failed {
             return;
@@ -190,7 +198,8 @@ fn worker(shared: &Shared<'_>, sender: &mpsc::SyncSender<Result<Page, PageError>
     }
 }
 
-/// One page, retried on transient failures with backoff.
+/// One page, retried on transient failures with backoff. Gives up early
+/// when `abort` is set (another page failed: the run is stopping).
 fn fetch_with_retry(
     client: &reqwest::blocking::Client,
     base: &SecretUrl,
@@ -198,30 +207,44 @@ fn fetch_with_retry(
     page: u32,
     retries: &AtomicU64,
     pause: &Pause,
+    abort: &AtomicBool,
 ) -> Result<Page, PageError> {
     let mut backoff = Backoff::new(options.retry_delay, u64::from(page));
     let mut attempt = 0;
     loop {
         pause.wait();
         crate::failpoint::hit("extract.vendor.fetching");
-        match http::fetch_page(client, base, page) {
+        let error = match http::fetch_page(client, base, page, http::page_body_cap(options.concurrency)) {
             Ok(result) => return Ok(result),
-            Err(error) if is_transient(&error) && attempt < options.max_retries => {
-                let delay = match &error {
-                    // A 429 slows every worker down, not just this one.
-                    VendorError::Status { status: 429, retry_after } => {
-                        let delay = backoff.delay(attempt, *retry_after);
-                        pause.hold(delay);
-                        delay
-                    }
-                    VendorError::Status { retry_after, .. } => backoff.delay(attempt, *retry_after),
-                    _ => backoff.delay(attempt, None),
-                };
-                thread::sleep(delay);
-                attempt += 1;
-                retries.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(source) => return Err(PageError { page, attempts: attempt + 1, url: base.masked(), source }),
+            Err(error) => error,
+        };
+        if !is_transient(&error) || attempt >= options.max_retries || abort.load(Ordering::SeqCst) {
+            return Err(PageError { page, attempts: attempt + 1, url: base.masked(), source: error });
         }
+        let delay = match &error {
+            // A 429 slows every worker down, not just this one.
+            VendorError::Status { status: 429, retry_after } => {
+                let delay = backoff.delay(attempt, *retry_after);
+                pause.hold(delay);
+                delay
+            }
+            VendorError::Status { retry_after, .. } => backoff.delay(attempt, *retry_after),
+            _ => backoff.delay(attempt, None),
+        };
+        sleep_unless(abort, delay);
+        attempt += 1;
+        retries.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Sleeps for `delay`, waking early when `abort` is set.
+fn sleep_unless(abort: &AtomicBool, delay: Duration) {
+    let until = std::time::Instant::now() + delay;
+    while !abort.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        thread::sleep(left.min(Duration::from_millis(100)));
     }
 }

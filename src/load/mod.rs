@@ -118,6 +118,11 @@ fn load_once(
         .map_err(db("creating"))?;
     let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).map_err(db("starting"))?.get(0);
     let mut tx = client.transaction().map_err(db("starting a transaction"))?;
+    // Two loads of one table and date at once would each delete only the rows
+    // committed before them, and both insert: take turns instead.
+    let turn = format!("vendor-match load {} {}", table.quoted(), settings.report_date);
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&turn])
+        .map_err(db("waiting for another load of the same date"))?;
     let rows_replaced = tx
         .execute(&format!("DELETE FROM {} WHERE report_date = $1", table.quoted()), &[&settings.report_date])
         .map_err(db("deleting the report date's rows"))?;
@@ -126,6 +131,10 @@ fn load_once(
         return Err(LoadError::CountMismatch { loaded: rows_loaded, expected: matched.rows });
     }
     crate::failpoint::hit("load.copied");
+    if crate::failpoint::fires("load.pause") {
+        // Test hook: hold the transaction open, as a slow commit would.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    }
     if crate::failpoint::fires("load.drop") {
         // Test hook: the server ends the session before the commit.
         if let Ok(mut admin) = crate::db::connect(warehouse, "warehouse") {

@@ -3,6 +3,8 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use super::stats::{ActiveTable, MatchStats};
+use crate::extract::ExtractOutput;
 use crate::model::MatchStatus;
 use crate::run::manifest::{Manifest, StageName};
 
@@ -43,9 +45,17 @@ pub fn render(manifest: &Manifest, total_elapsed: Duration, sample: &str, ddl: &
 }
 
 fn details(out: &mut String, manifest: &Manifest) {
-    let settings = &manifest.settings;
     let stats = manifest.match_output.as_ref().map(|m| m.stats).unwrap_or_default();
     let extract = manifest.extract_output.clone().unwrap_or_default();
+    run_summary(out, manifest);
+    status_table(out, &stats);
+    active_table(out, &stats.active);
+    data_quality(out, &extract, &stats);
+    stage_table(out, manifest);
+}
+
+fn run_summary(out: &mut String, manifest: &Manifest) {
+    let settings = &manifest.settings;
     let _ = writeln!(out, "Run: {}", manifest.run_id);
     let _ = writeln!(
         out,
@@ -61,6 +71,9 @@ fn details(out: &mut String, manifest: &Manifest) {
             load.table, load.rows_loaded, load.rows_replaced
         );
     }
+}
+
+fn status_table(out: &mut String, stats: &MatchStats) {
     let _ = writeln!(out, "\nRows by match status:");
     let _ = writeln!(out, "  {:<14} {:>10} {:>10} {:>10}", "status", "rows", "internal", "vendor");
     for status in MatchStatus::ALL {
@@ -81,8 +94,9 @@ fn details(out: &mut String, manifest: &Manifest) {
         stats.internal_records.total(),
         stats.vendor_records.total()
     );
+}
 
-    let active = stats.active;
+fn active_table(out: &mut String, active: &ActiveTable) {
     let _ = writeln!(out, "\nActive status of matched pairs (internal x vendor):");
     let _ = writeln!(out, "  {:<20} {:>14} {:>16}", "", "vendor active", "vendor inactive");
     let _ = writeln!(out, "  {:<20} {:>14} {:>16}", "internal active", active.both, active.internal_only);
@@ -94,7 +108,9 @@ fn details(out: &mut String, manifest: &Manifest) {
     );
     let phi = active.phi().map_or("undefined (a margin is empty)".to_string(), |p| format!("{p:.4}"));
     let _ = writeln!(out, "  phi coefficient: {phi}");
+}
 
+fn data_quality(out: &mut String, extract: &ExtractOutput, stats: &MatchStats) {
     let _ = writeln!(out, "\nData quality:");
     let _ = writeln!(
         out,
@@ -111,11 +127,11 @@ fn details(out: &mut String, manifest: &Manifest) {
         extract.fetch.pages,
         extract.fetch.retries
     );
-    if extract.fetch.pages_resumed > 0 || extract.source_reconnects > 0 {
+    if extract.fetch.pages_resumed > 0 || extract.internal_rows_resumed > 0 || extract.source_reconnects > 0 {
         let _ = writeln!(
             out,
-            "  resumed: {} vendor pages taken from the checkpoint; source stream reconnected {} time(s)",
-            extract.fetch.pages_resumed, extract.source_reconnects
+            "  resumed: {} vendor pages and {} of our rows taken from the checkpoint; source stream reconnected {} time(s)",
+            extract.fetch.pages_resumed, extract.internal_rows_resumed, extract.source_reconnects
         );
     }
     let _ = writeln!(
@@ -128,7 +144,9 @@ fn details(out: &mut String, manifest: &Manifest) {
         "  last_active_date missing: vendor {}, internal {}",
         stats.vendor_null_dates, stats.internal_null_dates
     );
+}
 
+fn stage_table(out: &mut String, manifest: &Manifest) {
     let _ = writeln!(out, "\nStages:");
     let _ = writeln!(out, "  {:<8} {:>10} {:>12} {:>12}", "stage", "time", "rows", "peak RSS");
     for stage in [StageName::Extract, StageName::Match, StageName::Load] {

@@ -180,6 +180,21 @@ impl Manifest {
         StageName::ALL.into_iter().find(|s| self.stage(*s).state != StageState::Completed)
     }
 
+    /// Points every recorded file at `run`'s directory as reached now.
+    pub fn rebase(&mut self, run: &super::RunDir) {
+        use crate::sort::run_file::in_dir;
+        let (extract, matched) = (run.stage_dir("extract"), run.stage_dir("match"));
+        if let Some(output) = &mut self.extract_output {
+            for file in output.vendor_runs.iter_mut().chain(output.internal_runs.iter_mut()) {
+                *file = file.in_dir(&extract);
+            }
+        }
+        if let Some(output) = &mut self.match_output {
+            output.rows_file = in_dir(&output.rows_file, &matched);
+            output.sample_file = in_dir(&output.sample_file, &matched);
+        }
+    }
+
     /// Reads a manifest.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let bytes = std::fs::read(path).map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })?;

@@ -4,6 +4,7 @@ pub mod atomic;
 pub mod manifest;
 pub mod rejects;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::settings::ConfigError;
@@ -32,6 +33,8 @@ impl RunDir {
         let id = format!("{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), fastrand::u16(..));
         let root = work_dir.join(&id);
         atomic::create_private_dir(&root).map_err(|source| RunDirError { path: root.clone(), source })?;
+        // Absolute, so the paths kept in the manifest hold from any current directory.
+        let root = root.canonicalize().map_err(|source| RunDirError { path: root.clone(), source })?;
         Ok(RunDir { root, id })
     }
 
@@ -51,11 +54,12 @@ impl RunDir {
                 ))
             })?,
         };
-        let dir = RunDir { root: work_dir.join(&id), id };
-        if !dir.manifest().exists() {
-            return Err(ConfigError::NoRun(format!("no run `{}` in work dir {}", dir.id, work_dir.display())));
+        let root = work_dir.join(&id);
+        if !root.join("manifest.json").exists() {
+            return Err(ConfigError::NoRun(format!("no run `{id}` in work dir {}", work_dir.display())));
         }
-        Ok(dir)
+        let root = root.canonicalize().unwrap_or(root);
+        Ok(RunDir { root, id })
     }
 
     /// The run id.
@@ -77,6 +81,28 @@ impl RunDir {
     /// A stage's own directory (`extract`, `match`, ...).
     pub fn stage_dir(&self, stage: &str) -> PathBuf {
         self.root.join(stage)
+    }
+
+    /// Takes the run's lock for this process's lifetime (released when the
+    /// file is dropped, or by the kernel when the process dies): two processes
+    /// working on one run would delete each other's files.
+    pub fn lock(&self) -> Result<std::fs::File, RunDirError> {
+        let path = self.root.join("lock");
+        let error = |source| RunDirError { path: path.clone(), source };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(error)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(error(std::io::Error::other(format!("run {} is in use by another vendor-match process", self.id))))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(error(e)),
+        }
     }
 
     /// Empties and recreates a stage's directory, so a redone stage starts clean.

@@ -89,8 +89,17 @@ impl<R: RunRecord> Iterator for MergeIter<R> {
     }
 }
 
-/// Merges `runs` into one sorted stream, first reducing them to at most
-/// `fan_in` with intermediate runs written to `scratch_dir` (deleted once merged).
+/// Whether a run was written by [`merge`] itself (and may be deleted by it).
+fn is_intermediate(run: &RunFile) -> bool {
+    run.path.file_name().is_some_and(|name| name.to_string_lossy().contains("-merge-"))
+}
+
+/// Merges `runs` into one sorted stream. With more than `fan_in` runs, they
+/// are first merged level by level: each group of `fan_in` consecutive runs
+/// becomes one run in `scratch_dir`, in order (so ties still go to the
+/// earlier run), until at most `fan_in` remain. Every record is rewritten
+/// once per level: log_fan_in(runs) times. Intermediate runs are deleted once
+/// merged; the input runs are left alone.
 pub fn merge<R: RunRecord>(
     mut runs: Vec<RunFile>,
     scratch_dir: &Path,
@@ -98,24 +107,26 @@ pub fn merge<R: RunRecord>(
     kind: &str,
 ) -> Result<MergeIter<R>, SortError> {
     let fan_in = fan_in.max(2);
-    let mut pass = 0;
+    let mut level = 0;
     while runs.len() > fan_in {
-        pass += 1;
-        let path = scratch_dir.join(format!("{kind}-merge-{pass:04}.run"));
-        let group: Vec<RunFile> = runs.drain(..fan_in).collect();
-        let mut writer = RunWriter::<R>::create(&path, kind)?;
-        for record in MergeIter::<R>::open(&group)? {
-            writer.append(&record?)?;
-        }
-        let merged = writer.finish()?;
-        for old in &group {
-            if old.path.starts_with(scratch_dir)
-                && old.path.file_name().is_some_and(|n| n.to_string_lossy().contains("-merge-"))
-            {
+        level += 1;
+        let mut next = Vec::with_capacity(runs.len().div_ceil(fan_in));
+        for (group_index, group) in runs.chunks(fan_in).enumerate() {
+            if group.len() == 1 {
+                next.push(group[0].clone());
+                continue;
+            }
+            let path = scratch_dir.join(format!("{kind}-merge-{level:02}-{group_index:06}.run"));
+            let mut writer = RunWriter::<R>::create(&path, kind)?;
+            for record in MergeIter::<R>::open(group)? {
+                writer.append(&record?)?;
+            }
+            next.push(writer.finish()?);
+            for old in group.iter().filter(|run| is_intermediate(run)) {
                 std::fs::remove_file(&old.path).map_err(|source| SortError::Io { path: old.path.clone(), source })?;
             }
         }
-        runs.insert(0, merged);
+        runs = next;
     }
     MergeIter::open(&runs)
 }

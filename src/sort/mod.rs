@@ -211,6 +211,29 @@ mod tests {
     }
 
     #[test]
+    fn level_merge_keeps_input_runs_and_equals_a_plain_sort() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = shuffled(4_000);
+        let mut runs = Vec::new();
+        // 10 runs with fan-in 3: levels of 4, then 2, then the final merge.
+        for (n, chunk) in input.chunks(400).enumerate() {
+            let mut sorted = chunk.to_vec();
+            sorted.sort();
+            let mut writer = run_file::RunWriter::create(&dir.path().join(format!("in-{n:02}.run")), "t").unwrap();
+            for r in &sorted {
+                writer.append(r).unwrap();
+            }
+            runs.push(writer.finish().unwrap());
+        }
+        let merged: Vec<_> =
+            merge::<Keyed<InternalUser>>(runs.clone(), dir.path(), 3, "t").unwrap().collect::<Result<_, _>>().unwrap();
+        let mut expected = input;
+        expected.sort();
+        assert_eq!(merged, expected);
+        assert!(runs.iter().all(|r| r.path.exists()), "an input run was deleted");
+    }
+
+    #[test]
     fn budget_is_released_after_a_spill() {
         let dir = tempfile::tempdir().unwrap();
         let mut sorter = ExternalSorter::new(dir.path(), "internal", 64 * 1024);
@@ -241,9 +264,12 @@ mod tests {
             sorter.push(r).unwrap();
         }
         let (runs, _) = sorter.finish().unwrap();
+        // Cut exactly the end row: every record left is whole.
         let victim = &runs[1].path;
-        let bytes = std::fs::read(victim).unwrap();
-        std::fs::write(victim, &bytes[..bytes.len() - 20]).unwrap();
+        let text = std::fs::read_to_string(victim).unwrap();
+        let end_row = text.trim_end().rfind('\n').unwrap() + 1;
+        assert!(text[end_row..].starts_with("end,"));
+        std::fs::write(victim, &text[..end_row]).unwrap();
         let result: Result<Vec<_>, _> =
             merge::<Keyed<InternalUser>>(runs, dir.path(), 64, "internal").unwrap().collect();
         assert!(result.is_err());

@@ -29,6 +29,22 @@ pub struct RunFile {
     pub records: u64,
 }
 
+impl RunFile {
+    /// The same run file found in `dir` (a run directory may have been
+    /// reached through another path since the file was recorded).
+    pub fn in_dir(&self, dir: &Path) -> RunFile {
+        RunFile { path: in_dir(&self.path, dir), records: self.records }
+    }
+}
+
+/// `path`'s file name inside `dir`.
+pub fn in_dir(path: &Path, dir: &Path) -> PathBuf {
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => path.to_path_buf(),
+    }
+}
+
 /// Writes records to `<path>.tmp`; `finish` makes it durable under `<path>`.
 pub struct RunWriter<R> {
     path: PathBuf,
