@@ -145,3 +145,18 @@ fn single_stage_commands_give_the_same_rows_as_run() {
     assert_rows_eq(&warehouse_rows(&db, "stages_out", "2017-02-02"), &expected);
     assert!(env.output().exists());
 }
+
+#[test]
+fn too_many_rejects_fail_the_run_naming_the_source_and_the_file() {
+    let db = seeded_db("rejects");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let url = db.url();
+    // The hand-written pages hold 2 unrepresentable records of 19: over the default 1%.
+    let output =
+        env.run(&["run", "--quiet", "--vendor-url", &server.url, "--source-url", &url, "--warehouse-url", &url]);
+    assert_exit(&output, 1);
+    assert_one_error_line(&output);
+    let err = stderr(&output);
+    assert!(err.contains("2 of 19 vendor records were rejected") && err.contains("rejects.jsonl"), "{err}");
+}
