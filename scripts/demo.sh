@@ -9,8 +9,9 @@ cargo build --release --locked
 BIN=target/release/vendor-match
 ADMIN=$(scripts/pg-up.sh)
 db_url() { python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path="/"+sys.argv[2]).geturl())' "$ADMIN" "$1"; }
+# Fresh databases each time, so the figures do not depend on earlier demos.
 for db in vm_demo_source vm_demo_warehouse; do
-  psql "$ADMIN" -XAtqc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 || psql "$ADMIN" -Xqc "CREATE DATABASE $db"
+  psql "$ADMIN" -Xqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
 done
 export SOURCE_DATABASE_URL; SOURCE_DATABASE_URL=$(db_url vm_demo_source)
 export WAREHOUSE_DATABASE_URL; WAREHOUSE_DATABASE_URL=$(db_url vm_demo_warehouse)
