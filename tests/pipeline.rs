@@ -1,6 +1,6 @@
 //! End-to-end runs whose warehouse rows are compared with a naive in-memory join.
 
-use crate::util::naive::{expected_rows, internal_users, vendor_users};
+use crate::util::naive::{expected_rows, expected_rows_on, internal_users, vendor_users};
 use crate::util::*;
 
 const TABLE: &str = "public.platform_user_activity";
@@ -159,4 +159,20 @@ fn too_many_rejects_fail_the_run_naming_the_source_and_the_file() {
     assert_one_error_line(&output);
     let err = stderr(&output);
     assert!(err.contains("2 of 19 vendor records were rejected") && err.contains("rejects.jsonl"), "{err}");
+}
+
+#[test]
+fn match_on_a_subset_of_fields_matches_the_naive_join_on_those_fields() {
+    let db = seeded_db("matchon");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let url = db.url();
+    let mut args = hand_written_run(&server.url, &url);
+    // Given out of order: the key order stays lastname, firstname.
+    args.extend(["--match-on", "firstname,lastname"]);
+    assert_exit(&env.run(&args), 0);
+    let (vendor, internal) = (vendor_users(&repo("fixtures/vendor")), internal_users(&db));
+    let expected = expected_rows_on(&["lastname", "firstname"], &vendor, &internal, "2017-02-02", 30);
+    assert_rows_eq(&warehouse_rows(&db, TABLE, "2017-02-02"), &expected);
+    assert_ne!(expected, expected_rows(&vendor, &internal, "2017-02-02", 30), "the subset must change the outcome");
 }

@@ -24,9 +24,13 @@ fn norm(s: &str) -> String {
     lowered.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn key(p: &Person) -> Option<String> {
+/// The key fields, in key order.
+pub const ALL_FIELDS: [&str; 4] = ["lastname", "firstname", "specialty", "location"];
+
+fn key(p: &Person, fields: &[&str]) -> Option<String> {
     let mut parts = Vec::new();
-    for field in [&p.lastname, &p.firstname, &p.specialty, &p.location] {
+    let values = [&p.lastname, &p.firstname, &p.specialty, &p.location];
+    for field in ALL_FIELDS.iter().zip(values).filter(|(name, _)| fields.contains(name)).map(|(_, value)| value) {
         let n = norm(field.as_deref()?);
         if n.is_empty() {
             return None;
@@ -107,8 +111,19 @@ fn active(d: Option<NaiveDate>, today: NaiveDate, days: i64) -> bool {
     d.is_some_and(|d| d <= today && (today - d).num_days() <= days)
 }
 
-/// The SPEC's rows for these two user bases.
+/// The SPEC's rows for these two user bases, matched on all four fields.
 pub fn expected_rows(vendor: &[Person], internal: &[Person], today: &str, days: i64) -> Vec<WarehouseRow> {
+    expected_rows_on(&ALL_FIELDS, vendor, internal, today, days)
+}
+
+/// The SPEC's rows, matched on `fields` only.
+pub fn expected_rows_on(
+    fields: &[&str],
+    vendor: &[Person],
+    internal: &[Person],
+    today: &str,
+    days: i64,
+) -> Vec<WarehouseRow> {
     let today: NaiveDate = today.parse().unwrap();
     let mut groups: HashMap<String, (Vec<&Person>, Vec<&Person>)> = HashMap::new();
     let mut rows = Vec::new();
@@ -135,13 +150,13 @@ pub fn expected_rows(vendor: &[Person], internal: &[Person], today: &str, days: 
         }
     };
     for v in vendor {
-        match key(v) {
+        match key(v, fields) {
             Some(k) => groups.entry(k).or_default().0.push(v),
             None => rows.push(row("unmatchable", None, Some(v), None)),
         }
     }
     for i in internal {
-        match key(i) {
+        match key(i, fields) {
             Some(k) => groups.entry(k).or_default().1.push(i),
             None => rows.push(row("unmatchable", None, None, Some(i))),
         }
