@@ -31,7 +31,7 @@ pub enum Command {
     ///
     /// Creates <work-dir>/<run-id>/ and runs every stage. If a stage fails,
     /// the run can be continued with `vendor-match resume`.
-    Run(SharedArgs),
+    Run(RunArgs),
     /// Stage 1 of a run: fetch every vendor page and stream our users out of
     /// PostgreSQL into sorted runs on disk under <work-dir>/<run-id>/extract.
     ///
@@ -154,13 +154,24 @@ pub struct SharedArgs {
     pub quiet: bool,
 }
 
+/// Options of `run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Name of the new run (letters, digits, `-`, `_`, `.`) [default: its UTC start time and a random suffix]
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Settings, connections and paths.
+    #[command(flatten)]
+    pub shared: SharedArgs,
+}
+
 /// Options of the commands that act on an existing run.
 #[derive(Debug, Clone, Args)]
 pub struct StageArgs {
     /// The run to act on [default: the latest run in the work dir]
     #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID")]
     pub run_id: Option<String>,
-    /// (extract only) start a new run even when the work dir has runs.
+    /// (extract only) start a new run, named --run-id if given, even when the work dir has runs.
     #[arg(long)]
     pub new: bool,
     /// Settings, connections and paths.

@@ -173,3 +173,26 @@ fn work_dir_files_are_readable_by_the_owner_only() {
         assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", file.display());
     }
 }
+
+#[test]
+fn a_named_run_is_found_by_its_name_which_is_not_reused() {
+    let db = seeded_db("named");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let url = db.url();
+    let named = |id: &str| {
+        let mut args = hand_written_run(&server.url, &url);
+        args.extend(["--run-id", id]);
+        env.run(&args)
+    };
+    assert_exit(&named("nightly-2017-02-02"), 0);
+    let status = env.run(&["status", "--json", "--run-id", "nightly-2017-02-02"]);
+    assert_exit(&status, 0);
+    assert!(stdout(&status).contains("\"run_id\": \"nightly-2017-02-02\""), "{}", stdout(&status));
+    for bad in ["nightly-2017-02-02", "../escape"] {
+        let output = named(bad);
+        assert_exit(&output, 2);
+        assert_one_error_line(&output);
+        assert!(stderr(&output).contains("--run-id"), "{}", stderr(&output));
+    }
+}

@@ -39,9 +39,9 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Creates a new run directory and manifest.
-    pub fn create(env: Environment, settings: RunSettings) -> anyhow::Result<Pipeline> {
-        let run = RunDir::create(&env.work_dir)?;
+    /// Creates a new run directory (named `id`, or a fresh id) and its manifest.
+    pub fn create(env: Environment, settings: RunSettings, id: Option<&str>) -> anyhow::Result<Pipeline> {
+        let run = RunDir::create(&env.work_dir, id)?;
         let lock = run.lock()?;
         let manifest = Manifest::new(run.id().to_string(), settings);
         manifest.save(&run.manifest())?;

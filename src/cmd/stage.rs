@@ -14,7 +14,10 @@ pub fn run(args: &StageArgs, stage: StageName) -> anyhow::Result<()> {
         && (args.new || (args.run_id.is_none() && RunDir::open(&env.work_dir, None).is_err()))
     {
         let settings = settings::new_run_settings(&args.shared, &env)?;
-        let mut pipeline = Pipeline::create(env, settings)?;
+        if let Some(id) = &args.run_id {
+            crate::run::check_new_id(&env.work_dir, id)?;
+        }
+        let mut pipeline = Pipeline::create(env, settings, args.run_id.as_deref())?;
         return pipeline.run_stage(stage, Start::Fresh);
     }
     let mut pipeline = open(args, env)?;

@@ -28,10 +28,18 @@ pub struct RunDirError {
 }
 
 impl RunDir {
-    /// Creates the directory of a new run with a fresh id.
-    pub fn create(work_dir: &Path) -> Result<RunDir, RunDirError> {
-        let id = format!("{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), fastrand::u16(..));
+    /// Creates the directory of a new run, named `id` or else with a fresh id
+    /// (UTC start time and a random suffix, so ids sort by age).
+    pub fn create(work_dir: &Path, id: Option<&str>) -> Result<RunDir, RunDirError> {
+        let id = match id {
+            Some(id) => id.to_string(),
+            None => format!("{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), fastrand::u16(..)),
+        };
         let root = work_dir.join(&id);
+        if root.exists() {
+            let taken = std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("run `{id}` already exists"));
+            return Err(RunDirError { path: root, source: taken });
+        }
         atomic::create_private_dir(&root).map_err(|source| RunDirError { path: root.clone(), source })?;
         // Absolute, so the paths kept in the manifest hold from any current directory.
         let root = root.canonicalize().map_err(|source| RunDirError { path: root.clone(), source })?;
@@ -42,9 +50,7 @@ impl RunDir {
     pub fn open(work_dir: &Path, run_id: Option<&str>) -> Result<RunDir, ConfigError> {
         let id = match run_id {
             Some(id) => {
-                if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
-                    return Err(ConfigError::Invalid { flag: "run-id", reason: format!("`{id}` is not a run id") });
-                }
+                check_id(id)?;
                 id.to_string()
             }
             None => latest_run(work_dir)?.ok_or_else(|| {
@@ -114,6 +120,30 @@ impl RunDir {
         atomic::create_private_dir(&dir)?;
         Ok(dir)
     }
+}
+
+/// A run id for a new run in `work_dir`: a plain name not taken yet.
+pub fn check_new_id(work_dir: &Path, id: &str) -> Result<(), ConfigError> {
+    check_id(id)?;
+    if work_dir.join(id).exists() {
+        return Err(ConfigError::Invalid {
+            flag: "run-id",
+            reason: format!("run `{id}` already exists in {}", work_dir.display()),
+        });
+    }
+    Ok(())
+}
+
+/// A run id is one plain directory name.
+pub fn check_id(id: &str) -> Result<(), ConfigError> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if id.is_empty() || id.len() > 100 || id.starts_with('.') || !id.chars().all(plain) {
+        return Err(ConfigError::Invalid {
+            flag: "run-id",
+            reason: format!("`{id}` is not a run id (1 to 100 letters, digits, `-`, `_`, `.`; not starting with `.`)"),
+        });
+    }
+    Ok(())
 }
 
 /// The run whose id sorts last (ids start with their UTC creation time).
