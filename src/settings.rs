@@ -135,7 +135,7 @@ const DEFAULT_TABLE: &str = "public.platform_user_activity";
 const MIN_BUDGET_BYTES: u64 = 64 * 1024;
 const DEFAULT_MAX_PAGES: u32 = 1_000_000;
 /// Each request in flight is a thread and a page buffer (see `page_body_cap`).
-const MAX_CONCURRENCY: u32 = 64;
+const MAX_CONCURRENCY: u32 = 32;
 /// A century: beyond it date arithmetic could overflow, and no one means it.
 const MAX_ACTIVE_DAYS: u32 = 36_500;
 

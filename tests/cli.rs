@@ -186,6 +186,9 @@ fn a_named_run_is_found_by_its_name_which_is_not_reused() {
         env.run(&args)
     };
     assert_exit(&named("nightly-2017-02-02"), 0);
+    // A later run with a generated id is the latest, though its name sorts first.
+    assert_exit(&env.run(&hand_written_run(&server.url, &url)), 0);
+    assert_ne!(status_json(&env)["run_id"], "nightly-2017-02-02");
     let status = env.run(&["status", "--json", "--run-id", "nightly-2017-02-02"]);
     assert_exit(&status, 0);
     assert!(stdout(&status).contains("\"run_id\": \"nightly-2017-02-02\""), "{}", stdout(&status));

@@ -13,11 +13,13 @@ use crate::secret::SecretUrl;
 /// Largest page body accepted with `concurrency` requests in flight: at most
 /// `2 × concurrency + 1` pages are held at once (in flight, queued, being
 /// sorted), and together they must stay within ~40 MiB of the SPEC's 48 MiB
-/// allowance. A typical page of 1,000 users is ~200 KB; the cap is never
-/// under 512 KiB nor over 8 MiB.
+/// allowance. The cap bounds the body and, estimated before the users are
+/// built, the parsed page (its users' structs plus its text). A typical page
+/// of 1,000 users is ~200 KB of JSON and ~370 KB parsed; the cap is never
+/// under 640 KiB nor over 8 MiB.
 pub fn page_body_cap(concurrency: u32) -> u64 {
     let held = 2 * u64::from(concurrency.max(1)) + 1;
-    ((40 << 20) / held).clamp(512 << 10, 8 << 20)
+    ((40 << 20) / held).clamp(640 << 10, 8 << 20)
 }
 
 /// Why one request for a page failed.
@@ -47,6 +49,16 @@ pub enum VendorError {
     #[error("body larger than {limit_bytes} bytes")]
     BodyTooLarge {
         /// The cap.
+        limit_bytes: u64,
+    },
+    /// The page holds more users than fit the per-page memory allowance.
+    #[error("the page holds {users} users, about {bytes} bytes in memory, more than the {limit_bytes} allowed per page at this --concurrency (lower it to allow larger pages)")]
+    PageTooLarge {
+        /// Users on the page.
+        users: usize,
+        /// Estimated memory of the parsed page.
+        bytes: u64,
+        /// The allowance.
         limit_bytes: u64,
     },
     /// The body is not the page JSON.
@@ -173,7 +185,7 @@ pub fn fetch_page(
         return Err(VendorError::Status { status, retry_after });
     }
     let body = read_capped(response, body_cap)?;
-    parse_page(&body, page)
+    parse_page(&body, page, body_cap)
 }
 
 fn describe(error: reqwest::Error) -> String {
@@ -210,13 +222,18 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// Parses a page body. Unknown fields are ignored; a user that can't be
 /// represented (no usable id, a bad date, wrong types) becomes a reject.
-pub fn parse_page(body: &[u8], page: u32) -> Result<Page, VendorError> {
+pub fn parse_page(body: &[u8], page: u32, memory_cap: u64) -> Result<Page, VendorError> {
     // Invalid UTF-8 inside a string should cost that value, not the page:
     // such bytes become U+FFFD.
     let text = String::from_utf8_lossy(body);
     let raw: RawPage<'_> = serde_json::from_str(&text).map_err(|e| VendorError::NotJson { reason: e.to_string() })?;
     if raw.current_page != u64::from(page) {
         return Err(VendorError::WrongPage { asked: page, got: raw.current_page });
+    }
+    // Tiny users in a small body would still make a large page once built.
+    let estimate = (raw.users.len() * std::mem::size_of::<VendorUser>()) as u64 + body.len() as u64;
+    if estimate > memory_cap {
+        return Err(VendorError::PageTooLarge { users: raw.users.len(), bytes: estimate, limit_bytes: memory_cap });
     }
     let total_pages = u32::try_from(raw.total_pages)
         .map_err(|_| VendorError::NotJson { reason: format!("total_pages {} out of range", raw.total_pages) })?;
@@ -288,7 +305,7 @@ mod tests {
             "users": [{"id": 109982, "firstname": "Fern", "lastname": "Angelovich",
             "practice_location": "bon_air", "specialty": "Neurology",
             "user_type_classification": "Contributor", "last_active_date": "2017-01-24", "new_field": [1]}]}"#;
-        let page = parse_page(body, 3).unwrap();
+        let page = parse_page(body, 3, u64::MAX).unwrap();
         assert_eq!(page.total_pages, 212);
         assert_eq!(page.users.len(), 1);
         let u = &page.users[0];
@@ -302,7 +319,7 @@ mod tests {
         let body = br#"{"current_page": 1, "total_pages": 1, "users": [
             {"firstname": "NoId"}, {"id": "abc"}, {"id": 5, "last_active_date": "2017-02-30"},
             {"id": 6, "firstname": 7}, {"id": "8", "last_active_date": null}]}"#;
-        let page = parse_page(body, 1).unwrap();
+        let page = parse_page(body, 1, u64::MAX).unwrap();
         assert_eq!(page.users.iter().map(|u| u.id).collect::<Vec<_>>(), vec![8]);
         assert_eq!(page.rejects.len(), 4);
         assert_eq!(page.rejects[2].id, Some(5));
@@ -321,7 +338,7 @@ mod tests {
         // An invalid UTF-8 byte inside a value.
         let at = bytes.windows(3).position(|w| w == b"new").unwrap();
         bytes[at] = 0xff;
-        let page = parse_page(&bytes, 1).unwrap();
+        let page = parse_page(&bytes, 1, u64::MAX).unwrap();
         assert_eq!(page.users.len(), 2, "{:?}", page.rejects);
         assert_eq!(page.users[0].firstname.as_deref(), Some("ab"));
         assert_eq!(page.users[0].lastname.as_ref().map(String::len), Some(1 << 20));
@@ -332,15 +349,25 @@ mod tests {
     fn body_cap_shrinks_with_concurrency_within_bounds() {
         assert_eq!(page_body_cap(1), 8 << 20);
         assert_eq!(page_body_cap(8), (40 << 20) / 17);
-        assert_eq!(page_body_cap(64), 512 << 10);
+        assert_eq!(page_body_cap(32), 640 << 10);
         assert!(page_body_cap(0) <= 8 << 20);
+    }
+
+    #[test]
+    fn a_page_of_many_tiny_users_is_refused_before_they_are_built() {
+        let users: Vec<String> = (0..10_000).map(|i| format!(r#"{{"id":{i}}}"#)).collect();
+        let body = format!(r#"{{"current_page": 1, "total_pages": 1, "users": [{}]}}"#, users.join(","));
+        let err = parse_page(body.as_bytes(), 1, 1 << 20).unwrap_err();
+        assert!(matches!(err, VendorError::PageTooLarge { users: 10_000, .. }), "{err}");
+        assert!(!super::super::retry::is_transient(&err));
+        assert_eq!(parse_page(body.as_bytes(), 1, 8 << 20).unwrap().users.len(), 10_000);
     }
 
     #[test]
     fn wrong_types_are_rejects() {
         let body = br#"{"current_page": 1, "total_pages": 1, "users": [
             {"id": 1, "lastname": ["x"]}, {"id": 2.5}, {"id": {"a": 1}}, 17, null, {"id": 3, "last_active_date": 20170101}]}"#;
-        let page = parse_page(body, 1).unwrap();
+        let page = parse_page(body, 1, u64::MAX).unwrap();
         assert!(page.users.is_empty());
         assert_eq!(page.rejects.len(), 6);
     }
@@ -348,7 +375,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn any_bytes_give_a_page_or_an_error_never_a_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
-            let _ = parse_page(&body, 1);
+            let _ = parse_page(&body, 1, u64::MAX);
         }
 
         #[test]
@@ -356,16 +383,19 @@ mod tests {
             let mut body = br#"{"current_page": 1, "total_pages": 2, "users": [{"id": 5, "firstname": "Fern", "lastname": "A", "practice_location": "x_y", "specialty": "N", "user_type_classification": "L", "last_active_date": "2017-01-24"}]}"#.to_vec();
             let at = cut % body.len();
             body[at] = byte;
-            let _ = parse_page(&body, 1);
+            let _ = parse_page(&body, 1, u64::MAX);
         }
     }
 
     #[test]
     fn truncated_or_foreign_bodies_are_not_pages() {
-        assert!(matches!(parse_page(br#"{"current_page": 1, "total_pa"#, 1), Err(VendorError::NotJson { .. })));
-        assert!(matches!(parse_page(b"<html>", 1), Err(VendorError::NotJson { .. })));
         assert!(matches!(
-            parse_page(br#"{"current_page": 2, "total_pages": 3, "users": []}"#, 1),
+            parse_page(br#"{"current_page": 1, "total_pa"#, 1, u64::MAX),
+            Err(VendorError::NotJson { .. })
+        ));
+        assert!(matches!(parse_page(b"<html>", 1, u64::MAX), Err(VendorError::NotJson { .. })));
+        assert!(matches!(
+            parse_page(br#"{"current_page": 2, "total_pages": 3, "users": []}"#, 1, u64::MAX),
             Err(VendorError::WrongPage { .. })
         ));
     }

@@ -174,6 +174,11 @@ pub fn extract(
         &rejects_path,
     )?;
     extraction.rejects.sync().map_err(io(&rejects_path))?;
+    // Done: a later redo of this stage must not continue from this attempt.
+    let checkpoint_path = dir.join(checkpoint::FILE_NAME);
+    if checkpoint_path.exists() {
+        std::fs::remove_file(&checkpoint_path).map_err(io(&checkpoint_path))?;
+    }
     crate::run::atomic::sync_directory(&dir).map_err(io(&dir))?;
     Ok(extraction.state.output)
 }

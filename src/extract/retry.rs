@@ -14,7 +14,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub fn is_transient(error: &VendorError) -> bool {
     match error {
         VendorError::Status { status, .. } => *status == 429 || *status >= 500,
-        VendorError::BodyTooLarge { .. } | VendorError::Client(_) | VendorError::TooManyPages { .. } => false,
+        VendorError::BodyTooLarge { .. }
+        | VendorError::PageTooLarge { .. }
+        | VendorError::Client(_)
+        | VendorError::TooManyPages { .. } => false,
         VendorError::Transport { .. }
         | VendorError::Body { .. }
         | VendorError::NotJson { .. }
@@ -70,12 +73,21 @@ impl Pause {
         current.map_or(Duration::ZERO, |until| until.saturating_duration_since(std::time::Instant::now()))
     }
 
-    /// Waits out the hold, if any.
-    pub fn wait(&self) {
-        let remaining = self.remaining();
-        if !remaining.is_zero() {
-            std::thread::sleep(remaining);
+    /// Waits out the hold, if any, waking early when `abort` is set.
+    pub fn wait(&self, abort: &std::sync::atomic::AtomicBool) {
+        sleep_unless(abort, self.remaining());
+    }
+}
+
+/// Sleeps for `delay`, waking early when `abort` is set.
+pub fn sleep_unless(abort: &std::sync::atomic::AtomicBool, delay: Duration) {
+    let until = std::time::Instant::now() + delay;
+    while !abort.load(std::sync::atomic::Ordering::SeqCst) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
         }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
     }
 }
 
@@ -128,6 +140,16 @@ mod tests {
         pause.hold(Duration::from_secs(60));
         pause.hold(Duration::from_secs(1));
         assert!(pause.remaining() > Duration::from_secs(50));
+    }
+
+    #[test]
+    fn a_stopping_run_does_not_wait_out_a_pause() {
+        let pause = Pause::default();
+        pause.hold(Duration::from_secs(600));
+        let started = std::time::Instant::now();
+        pause.wait(&std::sync::atomic::AtomicBool::new(true));
+        // Would sleep ten minutes without the abort check.
+        assert!(started.elapsed() < Duration::from_secs(60));
     }
 
     #[test]

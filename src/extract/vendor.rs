@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::checkpoint::PageSet;
 use super::http::{self, Page, VendorError};
-use super::retry::{is_transient, Backoff, Pause};
+use super::retry::{is_transient, sleep_unless, Backoff, Pause};
 use crate::secret::SecretUrl;
 
 /// How to fetch.
@@ -212,7 +212,11 @@ fn fetch_with_retry(
     let mut backoff = Backoff::new(options.retry_delay, u64::from(page));
     let mut attempt = 0;
     loop {
-        pause.wait();
+        pause.wait(abort);
+        if abort.load(Ordering::SeqCst) {
+            let source = VendorError::Client("stopped: another page failed".into());
+            return Err(PageError { page, attempts: attempt, url: base.masked(), source });
+        }
         crate::failpoint::hit("extract.vendor.fetching");
         let error = match http::fetch_page(client, base, page, http::page_body_cap(options.concurrency)) {
             Ok(result) => return Ok(result),
@@ -234,17 +238,5 @@ fn fetch_with_retry(
         sleep_unless(abort, delay);
         attempt += 1;
         retries.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Sleeps for `delay`, waking early when `abort` is set.
-fn sleep_unless(abort: &AtomicBool, delay: Duration) {
-    let until = std::time::Instant::now() + delay;
-    while !abort.load(Ordering::SeqCst) {
-        let left = until.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        thread::sleep(left.min(Duration::from_millis(100)));
     }
 }

@@ -1,8 +1,9 @@
 //! Stage 3, load: COPY the match rows into the warehouse, replacing the report date in one transaction.
 //!
-//! 1. `CREATE TABLE IF NOT EXISTS` and an index on report_date (own transaction).
-//! 2. In one transaction: `DELETE` the report date's rows, `COPY` the new rows
-//!    in, check the count, `COMMIT`. Under MVCC, readers see the old rows until
+//! In one transaction: take the load lock (loads into one warehouse database
+//! take turns), `CREATE TABLE IF NOT EXISTS` and an index on report_date,
+//! `DELETE` the report date's rows, `COPY` the new rows in, check the count,
+//! `COMMIT`. Under MVCC, readers see the old rows until
 //!    the commit and the new ones after it, never a mix; a failure anywhere
 //!    rolls back and leaves the old rows in place. Re-running a date replaces
 //!    its rows, so it never duplicates them.
@@ -66,6 +67,9 @@ pub struct LoadOutput {
     pub rows_loaded: u64,
 }
 
+/// The advisory lock every load holds for its transaction ("vm_load").
+const LOAD_LOCK_KEY: i64 = 0x0076_6d5f_6c6f_6164;
+
 /// Times a load whose connection broke is tried again (each try is one
 /// transaction, so a broken one leaves nothing behind).
 pub const LOAD_RETRIES: u32 = 3;
@@ -113,16 +117,13 @@ fn load_once(
         move |source| LoadError::Db { action, table, source }
     };
     let mut client = crate::db::connect(warehouse, "warehouse")?;
-    client
-        .batch_execute(&format!("{}\n{}", ddl::create_table(table), ddl::create_index(table)))
-        .map_err(db("creating"))?;
     let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).map_err(db("starting"))?.get(0);
     let mut tx = client.transaction().map_err(db("starting a transaction"))?;
-    // Two loads of one table and date at once would each delete only the rows
-    // committed before them, and both insert: take turns instead.
-    let turn = format!("vendor-match load {} {}", table.quoted(), settings.report_date);
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&turn])
-        .map_err(db("waiting for another load of the same date"))?;
+    // Loads into one warehouse database take turns: two loads of a date at
+    // once would each delete only the rows committed before them and both
+    // insert, and two first loads would race to create the table.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOAD_LOCK_KEY]).map_err(db("waiting for another load"))?;
+    tx.batch_execute(&format!("{}\n{}", ddl::create_table(table), ddl::create_index(table))).map_err(db("creating"))?;
     let rows_replaced = tx
         .execute(&format!("DELETE FROM {} WHERE report_date = $1", table.quoted()), &[&settings.report_date])
         .map_err(db("deleting the report date's rows"))?;

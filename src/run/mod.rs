@@ -36,11 +36,15 @@ impl RunDir {
             None => format!("{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), fastrand::u16(..)),
         };
         let root = work_dir.join(&id);
-        if root.exists() {
-            let taken = std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("run `{id}` already exists"));
-            return Err(RunDirError { path: root, source: taken });
+        atomic::create_private_dir(work_dir).map_err(|source| RunDirError { path: work_dir.to_path_buf(), source })?;
+        // Not recursive: a directory that exists already (a taken id) is an error.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&root)
+                .map_err(|source| RunDirError { path: root.clone(), source })?;
         }
-        atomic::create_private_dir(&root).map_err(|source| RunDirError { path: root.clone(), source })?;
         // Absolute, so the paths kept in the manifest hold from any current directory.
         let root = root.canonicalize().map_err(|source| RunDirError { path: root.clone(), source })?;
         Ok(RunDir { root, id })
@@ -153,10 +157,14 @@ fn latest_run(work_dir: &Path) -> Result<Option<String>, ConfigError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ConfigError::NoRun(format!("work dir {} can't be read: {e}", work_dir.display()))),
     };
+    // Named runs (`run --run-id`) don't sort by age: go by the manifests' creation times.
     let latest = entries
         .filter_map(Result::ok)
-        .filter(|e| e.path().join("manifest.json").is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .max();
+        .filter_map(|e| {
+            let manifest = manifest::Manifest::load(&e.path().join("manifest.json")).ok()?;
+            Some((manifest.created_at, e.file_name().into_string().ok()?))
+        })
+        .max()
+        .map(|(_, id)| id);
     Ok(latest)
 }

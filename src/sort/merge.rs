@@ -1,9 +1,9 @@
 //! K-way merge of sorted runs into one sorted stream; ties go to the lower run index.
 //!
-//! At most `fan_in` runs are open at once. With more runs, the first `fan_in`
-//! are merged into one intermediate run that takes their place at the front of
-//! the list (keeping run order, so ties still resolve the same way), until
-//! few enough remain for the final streaming merge.
+//! At most `fan_in` runs are open at once. With more runs, they are merged
+//! level by level: each group of `fan_in` consecutive runs becomes one
+//! intermediate run, in order (so ties still resolve the same way), until few
+//! enough remain for the final streaming merge.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
