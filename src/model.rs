@@ -196,11 +196,6 @@ impl<T: KeySource> Keyed<T> {
         let key = crate::key::match_key(fields, |f| user.key_value(f)).unwrap_or_default();
         Keyed { key, user }
     }
-
-    /// Whether the record can't be matched.
-    pub fn is_unmatchable(&self) -> bool {
-        self.key.is_empty()
-    }
 }
 
 impl<T: KeySource + Eq> Ord for Keyed<T> {

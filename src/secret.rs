@@ -41,11 +41,6 @@ impl SecretUrl {
         &self.0
     }
 
-    /// The password, if any: for tests that check it never leaks.
-    pub fn password(&self) -> Option<&str> {
-        self.0.password()
-    }
-
     /// The URL with its password, and the values of query parameters that
     /// look like secrets (`password=`, `token=`, `api_key=`, ...), replaced by `****`.
     pub fn masked(&self) -> String {

@@ -5,10 +5,6 @@ use crate::util::*;
 
 const TABLE: &str = "public.platform_user_activity";
 
-fn run_args<'a>(server: &'a Server, db_url: &'a str) -> Vec<&'a str> {
-    vec!["run", "--quiet", "--vendor-url", &server.url, "--source-url", db_url, "--warehouse-url", db_url]
-}
-
 #[test]
 fn hand_written_quirks_match_a_naive_in_memory_join() {
     let db = seeded_db("quirks");
@@ -16,8 +12,7 @@ fn hand_written_quirks_match_a_naive_in_memory_join() {
     let server = Server::start(&pages, &[]);
     let env = TestEnv::new();
     let url = db.url();
-    let mut args = run_args(&server, &url);
-    args.extend(["--max-reject-ratio", "0.5"]);
+    let args = hand_written_run(&server.url, &url);
     let output = env.run(&args);
     assert_exit(&output, 0);
 
@@ -48,8 +43,7 @@ fn report_starts_with_the_four_sections_and_sample_rows_are_matched_json() {
     let server = hand_written_server();
     let env = TestEnv::new();
     let url = db.url();
-    let mut args = run_args(&server, &url);
-    args.extend(["--max-reject-ratio", "0.5"]);
+    let args = hand_written_run(&server.url, &url);
     assert_exit(&env.run(&args), 0);
     let report = std::fs::read_to_string(env.output()).unwrap();
     let lines: Vec<&str> = report.lines().collect();
@@ -76,7 +70,8 @@ fn generated_fixtures_match_the_naive_join_and_the_planted_counts() {
     let planted = generate(&db, &pages, &["--vendor-users", "3000", "--internal-users", "5000", "--page-size", "100"]);
     let server = Server::start(&pages, &[]);
     let url = db.url();
-    let output = env.run(&run_args(&server, &url));
+    let output =
+        env.run(&["run", "--quiet", "--vendor-url", &server.url, "--source-url", &url, "--warehouse-url", &url]);
     assert_exit(&output, 0);
 
     let expected = expected_rows(&vendor_users(&pages), &internal_users(&db), "2017-02-02", 30);
@@ -97,8 +92,8 @@ fn rerunning_a_report_date_replaces_its_rows_and_leaves_other_dates_alone() {
     let env = TestEnv::new();
     let url = db.url();
     let run = |date: &str| {
-        let mut args = run_args(&server, &url);
-        args.extend(["--max-reject-ratio", "0.5", "--report-date", date]);
+        let mut args = hand_written_run(&server.url, &url);
+        args.extend(["--report-date", date]);
         assert_exit(&env.run(&args), 0);
     };
     run("2017-02-02");
