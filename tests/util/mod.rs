@@ -213,6 +213,10 @@ pub struct WarehouseRow {
     pub internal_active: Option<bool>,
     pub vendor_active: Option<bool>,
     pub vendor_last_active: Option<chrono::NaiveDate>,
+    pub internal_last_active: Option<chrono::NaiveDate>,
+    pub internal_classification: Option<String>,
+    pub internal_platform: Option<String>,
+    pub vendor_classification: Option<String>,
 }
 
 /// Every row of `report_date` in the warehouse table, sorted.
@@ -224,8 +228,9 @@ pub fn warehouse_rows(db: &TestDb, table: &str, report_date: &str) -> Vec<Wareho
 pub fn warehouse_rows_from(client: &mut postgres::Client, table: &str, report_date: &str) -> Vec<WarehouseRow> {
     let sql = format!(
         "SELECT match_status, internal_user_id, vendor_user_id, match_key, firstname, lastname, specialty, \
-         practice_location, internal_is_active, vendor_is_active, vendor_last_active_date FROM {table} \
-         WHERE report_date = $1::text::date"
+         practice_location, internal_is_active, vendor_is_active, vendor_last_active_date, \
+         internal_last_active_date, internal_classification, internal_platform_registered_on, vendor_classification \
+         FROM {table} WHERE report_date = $1::text::date"
     );
     let mut rows: Vec<WarehouseRow> = client
         .query(&sql, &[&report_date])
@@ -243,6 +248,10 @@ pub fn warehouse_rows_from(client: &mut postgres::Client, table: &str, report_da
             internal_active: r.get(8),
             vendor_active: r.get(9),
             vendor_last_active: r.get(10),
+            internal_last_active: r.get(11),
+            internal_classification: r.get(12),
+            internal_platform: r.get(13),
+            vendor_classification: r.get(14),
         })
         .collect();
     rows.sort();

@@ -17,6 +17,9 @@ pub struct Person {
     pub specialty: Option<String>,
     pub location: Option<String>,
     pub last_active: Option<NaiveDate>,
+    pub classification: Option<String>,
+    /// Ours only.
+    pub platform: Option<String>,
 }
 
 fn norm(s: &str) -> String {
@@ -74,6 +77,8 @@ pub fn vendor_users(dir: &Path) -> Vec<Person> {
                 specialty: text(&u["specialty"]),
                 location: text(&u["practice_location"]),
                 last_active,
+                classification: text(&u["user_type_classification"]),
+                platform: None,
             };
             by_id.insert(id, person);
         }
@@ -90,7 +95,8 @@ pub fn internal_users(db: &TestDb) -> Vec<Person> {
 pub fn internal_users_from(client: &mut postgres::Client) -> Vec<Person> {
     client
         .query(
-            "SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, u.last_active_date \
+            "SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, u.last_active_date, \
+             u.classification, u.platform_registered_on \
              FROM \"user\" u LEFT JOIN user_practice p ON p.id = u.practice_id",
             &[],
         )
@@ -103,6 +109,8 @@ pub fn internal_users_from(client: &mut postgres::Client) -> Vec<Person> {
             specialty: r.get(3),
             location: r.get(4),
             last_active: r.get(5),
+            classification: r.get(6),
+            platform: r.get(7),
         })
         .collect()
 }
@@ -147,6 +155,10 @@ pub fn expected_rows_on(
             internal_active: i.map(|p| active(p.last_active, today, days)),
             vendor_active: v.map(|p| active(p.last_active, today, days)),
             vendor_last_active: v.and_then(|p| p.last_active),
+            internal_last_active: i.and_then(|p| p.last_active),
+            internal_classification: i.and_then(|p| p.classification.clone()),
+            internal_platform: i.and_then(|p| p.platform.clone()),
+            vendor_classification: v.and_then(|p| p.classification.clone()),
         }
     };
     for v in vendor {
