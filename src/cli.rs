@@ -73,6 +73,8 @@ pub enum FixturesCommand {
     Generate(GenerateCommandArgs),
     /// Serve generated vendor pages as the vendor API on a local port, with
     /// knobs for latency and injected faults. Runs until stopped.
+    ///
+    /// `GET /_stats` returns {"requests": N, "max_in_flight": M} of page requests; `?reset=1` also zeroes them.
     Serve(ServeArgs),
 }
 
@@ -143,6 +145,10 @@ pub struct SharedArgs {
     /// the run instead of being paged through [default: 1000000]
     #[arg(long, env = "VENDOR_MATCH_MAX_PAGES", value_name = "N")]
     pub max_pages: Option<u32>,
+    /// Warehouse sessions that COPY rows into a new report-date partition at
+    /// the same time (a plain table is loaded over one session) [default: 2]
+    #[arg(long, env = "VENDOR_MATCH_LOAD_SESSIONS", value_name = "N")]
+    pub load_sessions: Option<u32>,
     /// The run fails when rejected records exceed this fraction of a source [default: 0.01]
     #[arg(long, env = "VENDOR_MATCH_MAX_REJECT_RATIO", value_name = "RATIO")]
     pub max_reject_ratio: Option<f64>,

@@ -76,23 +76,70 @@ pub fn normalize(raw: &str) -> String {
 /// `|` and `\` inside a value are escaped, so different value tuples never
 /// give the same key.
 pub fn match_key<'a>(fields: &[KeyField], value: impl Fn(KeyField) -> Option<&'a str>) -> Option<String> {
-    let mut key = String::new();
+    let mut key = Vec::new();
+    push_match_key(&mut key, fields, value).then(|| String::from_utf8(key).ok())?
+}
+
+/// Appends the match key of a record to `out` (as [`match_key`] builds it)
+/// and returns `true`; returns `false`, with `out` as it was, when the record
+/// is unmatchable. Allocates nothing for ASCII values, the common case.
+pub fn push_match_key<'a>(
+    out: &mut Vec<u8>,
+    fields: &[KeyField],
+    value: impl Fn(KeyField) -> Option<&'a str>,
+) -> bool {
+    let start = out.len();
     for (i, field) in fields.iter().enumerate() {
-        let normalized = normalize(value(*field)?);
-        if normalized.is_empty() {
-            return None;
-        }
         if i > 0 {
-            key.push(SEPARATOR);
+            out.push(SEPARATOR as u8);
         }
-        for c in normalized.chars() {
-            if c == SEPARATOR || c == ESCAPE {
-                key.push(ESCAPE);
-            }
-            key.push(c);
+        let field_start = out.len();
+        let pushed = match value(*field) {
+            Some(raw) => push_normalized(out, raw),
+            None => false,
+        };
+        if !pushed || out.len() == field_start {
+            out.truncate(start);
+            return false;
         }
     }
-    Some(key)
+    true
+}
+
+/// Appends the normalized, escaped form of one field value; `false` when the
+/// value is blank. ASCII takes a byte loop (NFKC leaves ASCII unchanged, and
+/// lowercasing it is per byte); anything else goes through [`normalize`].
+fn push_normalized(out: &mut Vec<u8>, raw: &str) -> bool {
+    if !raw.is_ascii() {
+        let normalized = normalize(raw);
+        for c in normalized.chars() {
+            if c == SEPARATOR || c == ESCAPE {
+                out.push(ESCAPE as u8);
+            }
+            let mut utf8 = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+        }
+        return !normalized.is_empty();
+    }
+    let start = out.len();
+    let mut pending_space = false;
+    for &byte in raw.as_bytes() {
+        let byte = if byte == b'_' { b' ' } else { byte.to_ascii_lowercase() };
+        // The ASCII members of char::is_whitespace (which normalize uses).
+        if matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ') {
+            pending_space = out.len() > start;
+            continue;
+        }
+        if pending_space {
+            out.push(b' ');
+            pending_space = false;
+        }
+        if byte == SEPARATOR as u8 || byte == ESCAPE as u8 {
+            out.push(ESCAPE as u8);
+        }
+        out.push(byte);
+    }
+    out.len() > start
 }
 
 #[cfg(test)]
@@ -160,6 +207,15 @@ mod tests {
     }
 
     #[test]
+    fn an_unmatchable_record_leaves_the_buffer_as_it_was() {
+        let mut out = b"before".to_vec();
+        assert!(!push_match_key(&mut out, &KeyField::ALL, record([Some("A"), Some("B"), Some(" _\t"), Some("D")])));
+        assert_eq!(out, b"before");
+        assert!(push_match_key(&mut out, &KeyField::ALL[..1], record([Some("Ｍüller|X"), None, None, None])));
+        assert_eq!(out, "beforemüller\\|x".as_bytes());
+    }
+
+    #[test]
     fn separator_inside_a_value_is_escaped() {
         let a = match_key(&KeyField::ALL[..2], record([Some("a|b"), Some("c"), None, None]));
         let b = match_key(&KeyField::ALL[..2], record([Some("a"), Some("b|c"), None, None]));
@@ -168,6 +224,15 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_ascii_fast_path_equals_the_general_normalization(s in "[ -~\t\n\x0b\x0c\r]{0,24}") {
+            let mut fast = Vec::new();
+            let nonblank = push_normalized(&mut fast, &s);
+            let general = normalize(&s).replace('\\', "\\\\").replace('|', "\\|");
+            prop_assert_eq!(String::from_utf8(fast).unwrap(), general.clone());
+            prop_assert_eq!(nonblank, !general.is_empty());
+        }
+
         #[test]
         fn normalize_is_idempotent(s in "\\PC{0,20}") {
             let once = normalize(&s);

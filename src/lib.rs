@@ -21,6 +21,7 @@ pub mod load;
 pub mod matching;
 pub mod metrics;
 pub mod model;
+pub mod record;
 pub mod progress;
 pub mod report;
 pub mod run;

@@ -102,6 +102,9 @@ pub struct RunSettings {
     pub max_pages: u32,
     /// Vendor URL, password masked (for the record; the real one is read again).
     pub vendor_url_masked: Option<String>,
+    /// Warehouse sessions that COPY rows at the same time.
+    #[serde(default = "default_load_sessions")]
+    pub load_sessions: u32,
 }
 
 /// Connection URLs: read from flags or environment every time, never stored.
@@ -134,6 +137,9 @@ const DEFAULT_REPORT_DATE: &str = "2017-02-02";
 const DEFAULT_TABLE: &str = "public.platform_user_activity";
 const MIN_BUDGET_BYTES: u64 = 64 * 1024;
 const DEFAULT_MAX_PAGES: u32 = 1_000_000;
+const DEFAULT_LOAD_SESSIONS: u32 = 2;
+/// Each session is a warehouse connection and a backend process.
+const MAX_LOAD_SESSIONS: u32 = 16;
 /// Each request in flight is a thread and a page buffer (see `page_body_cap`).
 const MAX_CONCURRENCY: u32 = 32;
 /// A century: beyond it date arithmetic could overflow, and no one means it.
@@ -200,7 +206,16 @@ pub fn new_run_settings(args: &SharedArgs, env: &Environment) -> Result<RunSetti
         max_reject_ratio: parse_ratio(args.max_reject_ratio.unwrap_or(0.01))?,
         max_pages: positive("max-pages", args.max_pages.unwrap_or(DEFAULT_MAX_PAGES))?,
         vendor_url_masked: env.connections.vendor.as_ref().map(SecretUrl::masked),
+        load_sessions: load_sessions(args.load_sessions.unwrap_or(DEFAULT_LOAD_SESSIONS))?,
     })
+}
+
+fn default_load_sessions() -> u32 {
+    DEFAULT_LOAD_SESSIONS
+}
+
+fn load_sessions(n: u32) -> Result<u32, ConfigError> {
+    at_most("load-sessions", positive("load-sessions", n)?, MAX_LOAD_SESSIONS)
 }
 
 /// Settings for an existing run: the manifest's, with operational options
@@ -252,6 +267,9 @@ pub fn resumed_run_settings(
     }
     if let Some(n) = args.max_pages {
         settings.max_pages = positive("max-pages", n)?;
+    }
+    if let Some(n) = args.load_sessions {
+        settings.load_sessions = load_sessions(n)?;
     }
     if let Some(ratio) = args.max_reject_ratio {
         settings.max_reject_ratio = parse_ratio(ratio)?;

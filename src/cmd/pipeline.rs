@@ -185,8 +185,7 @@ impl Pipeline {
             }
             StageName::Load => {
                 let matched = self.manifest.match_output.clone().context("the manifest has no match output")?;
-                let size = std::fs::metadata(&matched.rows_file).map(|m| m.len()).unwrap_or(0);
-                let bar = progress::bar(self.env.quiet, "load", size, "bytes");
+                let bar = progress::bar(self.env.quiet, "load", matched.bytes(), "bytes");
                 let output =
                     crate::load::load(&settings, self.env.connections.warehouse()?, &matched, &|n| bar.inc(n))?;
                 bar.finish_and_clear();

@@ -1,11 +1,12 @@
 //! Extract checkpoints: what an interrupted extract had made durable, so `resume` continues from there.
 //!
-//! A checkpoint is written (atomically) right after a run is spilled at a
-//! page or row boundary. It lists every run file written so far, the vendor
-//! pages whose users are all in those runs, the last internal id in them,
-//! the counters as of that moment, and the length of `rejects.jsonl` then.
-//! On resume, files the checkpoint does not list are deleted, the rejects file
-//! is cut back, and extraction continues with the pages and rows not covered.
+//! Each side writes the checkpoint (atomically) when one of its runs is
+//! published. The checkpoint lists every run file published so far, the
+//! vendor pages whose users are all in those runs, the last internal id in
+//! them, each side's counters as of that moment, and the length of each
+//! side's rejects file then. On resume, files the checkpoint does not list
+//! are deleted, the rejects files are cut back, and each side continues with
+//! the pages and rows not covered.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,9 +14,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::vendor::FetchStats;
-use super::ExtractOutput;
 use crate::run::atomic;
 use crate::sort::run_file::RunFile;
+use crate::sort::SortStats;
 
 /// Name of the checkpoint file in the extract directory.
 pub const FILE_NAME: &str = "checkpoint.json";
@@ -23,21 +24,74 @@ pub const FILE_NAME: &str = "checkpoint.json";
 /// The durable state of an unfinished extract.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Vendor runs sorted by id, while pages are still being fetched.
-    pub vendor_by_id_runs: Vec<RunFile>,
-    /// Vendor pages whose users are all in `vendor_by_id_runs`.
-    pub vendor_pages_done: PageSet,
-    /// Paging figures as of those pages.
+    /// The vendor side.
+    pub vendor: VendorCheckpoint,
+    /// Our side.
+    pub internal: InternalCheckpoint,
+}
+
+/// The vendor side's durable progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VendorCheckpoint {
+    /// Runs sorted by id, while pages are still being fetched.
+    pub by_id_runs: Vec<RunFile>,
+    /// Vendor pages whose users are all in `by_id_runs`.
+    pub pages_done: PageSet,
+    /// Counters as of those pages.
+    pub counters: VendorCounters,
+    /// Set once every page is in and the users are sorted by key.
+    pub done: Option<VendorDone>,
+}
+
+/// Vendor figures as of a page boundary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct VendorCounters {
+    /// Paging figures.
     pub fetch: FetchStats,
-    /// Whether the vendor side is finished (its key-sorted runs are in `output`).
-    pub vendor_done: bool,
-    /// Internal runs sorted by key written so far.
-    pub internal_runs: Vec<RunFile>,
-    /// The highest internal id in those runs.
-    pub internal_last_id: Option<i64>,
-    /// Counters and (once the vendor side is done) its runs.
-    pub output: ExtractOutput,
-    /// Length of rejects.jsonl covered by this checkpoint.
+    /// Users received, repeats included.
+    pub records: u64,
+    /// Users rejected.
+    pub rejects: u64,
+    /// Length of the vendor rejects file.
+    pub rejects_bytes: u64,
+}
+
+/// The vendor side's result: one user per id, sorted by key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VendorDone {
+    /// Runs sorted by match key.
+    pub runs: Vec<RunFile>,
+    /// Users kept.
+    pub users: u64,
+    /// Users dropped because their id came again on a later page.
+    pub duplicates: u64,
+    /// Figures of the by-id sort, then the by-key sort.
+    pub sorts: [SortStats; 2],
+    /// Final counters.
+    pub counters: VendorCounters,
+}
+
+/// Our side's durable progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InternalCheckpoint {
+    /// Runs sorted by match key written so far.
+    pub runs: Vec<RunFile>,
+    /// Counters as of the last row in those runs.
+    pub counters: InternalCounters,
+    /// Set once every row is in the runs.
+    pub done: Option<SortStats>,
+}
+
+/// Our side's figures as of a row boundary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct InternalCounters {
+    /// The highest id read (users and rejects alike: rows come in id order).
+    pub last_id: Option<i64>,
+    /// Users kept.
+    pub users: u64,
+    /// Rows rejected.
+    pub rejects: u64,
+    /// Length of the internal rejects file.
     pub rejects_bytes: u64,
 }
 
@@ -92,6 +146,15 @@ pub struct CheckpointError {
     pub source: std::io::Error,
 }
 
+impl PageSet {
+    /// Adds every page of `pages`.
+    pub fn extend(&mut self, pages: impl IntoIterator<Item = u32>) {
+        for page in pages {
+            self.insert(page);
+        }
+    }
+}
+
 impl Checkpoint {
     /// Reads the checkpoint of `dir`, if there is one.
     pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
@@ -103,15 +166,20 @@ impl Checkpoint {
             Err(e) => return Err(error(e)),
         };
         let mut checkpoint: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| error(e.into()))?;
-        for file in checkpoint
-            .vendor_by_id_runs
-            .iter_mut()
-            .chain(checkpoint.internal_runs.iter_mut())
-            .chain(checkpoint.output.vendor_runs.iter_mut())
-        {
+        for file in checkpoint.runs_mut() {
             *file = file.in_dir(dir);
         }
         Ok(Some(checkpoint))
+    }
+
+    fn runs_mut(&mut self) -> impl Iterator<Item = &mut RunFile> {
+        let done = self.vendor.done.as_mut().map(|d| d.runs.iter_mut());
+        self.vendor.by_id_runs.iter_mut().chain(done.into_iter().flatten()).chain(self.internal.runs.iter_mut())
+    }
+
+    fn runs(&self) -> impl Iterator<Item = &RunFile> {
+        let done = self.vendor.done.as_ref().map(|d| d.runs.iter());
+        self.vendor.by_id_runs.iter().chain(done.into_iter().flatten()).chain(self.internal.runs.iter())
     }
 
     /// Writes the checkpoint atomically into `dir`.
@@ -122,16 +190,15 @@ impl Checkpoint {
         atomic::write(&path, &json).map_err(error)
     }
 
-    /// Deletes every file in `dir` that this checkpoint does not list:
-    /// runs and temp files of the interrupted attempt. Files are compared by
-    /// name, so a run opened through another spelling of its path is safe.
-    pub fn remove_leftovers(&self, dir: &Path) -> Result<(), CheckpointError> {
+    /// Deletes every file in `dir` that this checkpoint does not list (runs
+    /// and temp files of the interrupted attempt), except the files named in
+    /// `keep`. Files are compared by name, so a run opened through another
+    /// spelling of its path is safe.
+    pub fn remove_leftovers(&self, dir: &Path, keep: &[&str]) -> Result<(), CheckpointError> {
         let keep: BTreeSet<std::ffi::OsString> = self
-            .vendor_by_id_runs
-            .iter()
-            .chain(&self.internal_runs)
-            .chain(&self.output.vendor_runs)
+            .runs()
             .filter_map(|r| r.path.file_name().map(|n| n.to_os_string()))
+            .chain(keep.iter().map(std::ffi::OsString::from))
             .chain([std::ffi::OsString::from(FILE_NAME)])
             .collect();
         let error =

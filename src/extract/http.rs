@@ -3,20 +3,22 @@
 use std::io::Read;
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::model::VendorUser;
+use crate::key::{push_match_key, KeyField};
+use crate::record::{field, finish_key_sort, header_lengths, vendor_by_id, Record, RecordBuf, HEADER_BYTES};
 use crate::secret::SecretUrl;
 
 /// Largest page body accepted with `concurrency` requests in flight: at most
 /// `2 × concurrency + 1` pages are held at once (in flight, queued, being
 /// sorted), and together they must stay within ~40 MiB of the SPEC's 48 MiB
 /// allowance. The cap bounds the body and, estimated before the users are
-/// built, the parsed page (its users' structs plus its text). A typical page
-/// of 1,000 users is ~200 KB of JSON and ~370 KB parsed; the cap is never
-/// under 640 KiB nor over 8 MiB.
+/// built, the parsed page (its encoded records). A typical page of 1,000 users
+/// is ~200 KB of JSON and ~250 KB of records; the cap is never under 640 KiB
+/// nor over 8 MiB.
 pub fn page_body_cap(concurrency: u32) -> u64 {
     let held = 2 * u64::from(concurrency.max(1)) + 1;
     ((40 << 20) / held).clamp(640 << 10, 8 << 20)
@@ -104,12 +106,35 @@ pub struct Page {
     pub number: u32,
     /// `total_pages` as this answer reported it.
     pub total_pages: u32,
-    /// Its usable users.
-    pub users: Vec<VendorUser>,
+    /// Its usable users, as encoded vendor by-id records
+    /// ([`crate::record::vendor_by_id`]), back to back.
+    pub records: Vec<u8>,
+    /// How many users `records` holds.
+    pub users: usize,
     /// Its unusable records.
     pub rejects: Vec<RecordReject>,
 }
 
+impl Page {
+    /// The page's records, in page order.
+    pub fn records(&self) -> impl Iterator<Item = Record<'_>> {
+        let mut rest = self.records.as_slice();
+        std::iter::from_fn(move || {
+            let (sort, payload) = header_lengths(rest.get(..HEADER_BYTES)?)?;
+            let (encoded, tail) = rest.split_at(HEADER_BYTES + sort + payload);
+            rest = tail;
+            Record::decode(encoded)
+        })
+    }
+}
+
+/// Bytes a parsed user takes beyond the body's text, at most: record header,
+/// ids, lengths and the by-id key. Used to refuse a page of many tiny users
+/// before building them.
+const RECORD_OVERHEAD_BYTES: u64 = 96;
+
+/// A page whose users are kept as raw JSON, parsed one by one, so that one
+/// malformed user is a reject and not a lost page.
 #[derive(Deserialize)]
 struct RawPage<'a> {
     current_page: u64,
@@ -118,22 +143,32 @@ struct RawPage<'a> {
     users: Vec<&'a RawValue>,
 }
 
+/// The same page parsed in one pass: the fast path, taken when every user is
+/// well-formed (the usual case).
+#[derive(Deserialize)]
+struct TypedPage<'a> {
+    current_page: u64,
+    total_pages: u64,
+    #[serde(borrow)]
+    users: Vec<RawUser<'a>>,
+}
+
 #[derive(Deserialize)]
 struct RawUser<'a> {
     #[serde(default)]
     id: Option<serde_json::Value>,
     #[serde(default, borrow)]
-    firstname: Option<std::borrow::Cow<'a, str>>,
+    firstname: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    lastname: Option<std::borrow::Cow<'a, str>>,
+    lastname: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    practice_location: Option<std::borrow::Cow<'a, str>>,
+    practice_location: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    specialty: Option<std::borrow::Cow<'a, str>>,
+    specialty: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    user_type_classification: Option<std::borrow::Cow<'a, str>>,
+    user_type_classification: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    last_active_date: Option<std::borrow::Cow<'a, str>>,
+    last_active_date: Option<Cow<'a, str>>,
 }
 
 /// Builds the blocking HTTP client shared by the page workers, trusting the
@@ -172,6 +207,7 @@ pub fn fetch_page(
     base: &SecretUrl,
     page: u32,
     body_cap: u64,
+    key_fields: &[KeyField],
 ) -> Result<Page, VendorError> {
     let response =
         client.get(page_url(base, page)).send().map_err(|e| VendorError::Transport { message: describe(e) })?;
@@ -185,7 +221,7 @@ pub fn fetch_page(
         return Err(VendorError::Status { status, retry_after });
     }
     let body = read_capped(response, body_cap)?;
-    parse_page(&body, page, body_cap)
+    parse_page(&body, page, body_cap, key_fields)
 }
 
 fn describe(error: reqwest::Error) -> String {
@@ -220,70 +256,128 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// Parses a page body. Unknown fields are ignored; a user that can't be
-/// represented (no usable id, a bad date, wrong types) becomes a reject.
-pub fn parse_page(body: &[u8], page: u32, memory_cap: u64) -> Result<Page, VendorError> {
+/// Parses a page body into records keyed on `key_fields`. Unknown fields are
+/// ignored; a user that can't be represented (no usable id, a bad date, wrong
+/// types) becomes a reject.
+pub fn parse_page(body: &[u8], page: u32, memory_cap: u64, key_fields: &[KeyField]) -> Result<Page, VendorError> {
     // Invalid UTF-8 inside a string should cost that value, not the page:
     // such bytes become U+FFFD.
     let text = String::from_utf8_lossy(body);
-    let raw: RawPage<'_> = serde_json::from_str(&text).map_err(|e| VendorError::NotJson { reason: e.to_string() })?;
-    if raw.current_page != u64::from(page) {
-        return Err(VendorError::WrongPage { asked: page, got: raw.current_page });
-    }
-    // Tiny users in a small body would still make a large page once built.
-    let estimate = (raw.users.len() * std::mem::size_of::<VendorUser>()) as u64 + body.len() as u64;
-    if estimate > memory_cap {
-        return Err(VendorError::PageTooLarge { users: raw.users.len(), bytes: estimate, limit_bytes: memory_cap });
-    }
-    let total_pages = u32::try_from(raw.total_pages)
-        .map_err(|_| VendorError::NotJson { reason: format!("total_pages {} out of range", raw.total_pages) })?;
-    let mut users = Vec::with_capacity(raw.users.len());
-    let mut rejects = Vec::new();
-    for (position, user) in raw.users.iter().enumerate() {
-        match parse_user(user.get(), page, position as u32) {
-            Ok(u) => users.push(u),
-            Err(reject) => rejects.push(reject),
+    let mut builder = PageBuilder::new(page, key_fields);
+    let total_pages = match serde_json::from_str::<TypedPage<'_>>(&text) {
+        Ok(typed) => {
+            check_page(typed.current_page, typed.users.len(), body, page, memory_cap)?;
+            for user in typed.users {
+                builder.add(user);
+            }
+            typed.total_pages
         }
-    }
-    Ok(Page { number: page, total_pages, users, rejects })
+        Err(_) => {
+            let raw: RawPage<'_> =
+                serde_json::from_str(&text).map_err(|e| VendorError::NotJson { reason: e.to_string() })?;
+            check_page(raw.current_page, raw.users.len(), body, page, memory_cap)?;
+            for user in &raw.users {
+                match serde_json::from_str::<RawUser<'_>>(user.get()) {
+                    Ok(user) => builder.add(user),
+                    Err(e) => builder.reject(None, format!("user is not a valid record: {e}")),
+                }
+            }
+            raw.total_pages
+        }
+    };
+    let total_pages = u32::try_from(total_pages)
+        .map_err(|_| VendorError::NotJson { reason: format!("total_pages {total_pages} out of range") })?;
+    Ok(builder.finish(total_pages))
 }
 
-fn parse_user(json: &str, page: u32, position: u32) -> Result<VendorUser, RecordReject> {
-    let raw: RawUser<'_> = serde_json::from_str(json)
-        .map_err(|e| RecordReject { id: None, reason: format!("user is not a valid record: {e}") })?;
-    let id = match raw.id.as_ref().and_then(id_of) {
-        Some(id) => id,
-        None => return Err(RecordReject { id: None, reason: "no usable id".into() }),
-    };
-    let last_active_date = match raw.last_active_date.as_deref() {
-        None => None,
-        Some(text) => match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Ok(date) => Some(date),
-            Err(_) => {
-                return Err(RecordReject { id: Some(id), reason: format!("last_active_date {text:?} is not a date") })
-            }
-        },
-    };
-    let text = |v: Option<std::borrow::Cow<'_, str>>| v.map(clean);
-    Ok(VendorUser {
-        id,
-        page,
-        position,
-        firstname: text(raw.firstname),
-        lastname: text(raw.lastname),
-        specialty: text(raw.specialty),
-        practice_location: text(raw.practice_location),
-        classification: text(raw.user_type_classification),
-        last_active_date,
-    })
+/// The page asked for, and small enough to build: tiny users in a small body
+/// would still make a large page once built.
+fn check_page(current_page: u64, users: usize, body: &[u8], page: u32, memory_cap: u64) -> Result<(), VendorError> {
+    if current_page != u64::from(page) {
+        return Err(VendorError::WrongPage { asked: page, got: current_page });
+    }
+    let estimate = users as u64 * RECORD_OVERHEAD_BYTES + 2 * body.len() as u64;
+    if estimate > memory_cap {
+        return Err(VendorError::PageTooLarge { users, bytes: estimate, limit_bytes: memory_cap });
+    }
+    Ok(())
+}
+
+/// Encodes a page's users one by one, reusing its buffers.
+struct PageBuilder<'k> {
+    page: Page,
+    key_fields: &'k [KeyField],
+    key: Vec<u8>,
+    fields: Vec<u8>,
+    record: RecordBuf,
+    position: u32,
+}
+
+impl<'k> PageBuilder<'k> {
+    fn new(number: u32, key_fields: &'k [KeyField]) -> PageBuilder<'k> {
+        let page = Page { number, total_pages: 0, records: Vec::new(), users: 0, rejects: Vec::new() };
+        PageBuilder { page, key_fields, key: Vec::new(), fields: Vec::new(), record: RecordBuf::default(), position: 0 }
+    }
+
+    fn reject(&mut self, id: Option<i64>, reason: String) {
+        self.page.rejects.push(RecordReject { id, reason });
+        self.position += 1;
+    }
+
+    /// Encodes one user as a by-id record, or records why it can't be.
+    fn add(&mut self, raw: RawUser<'_>) {
+        let Some(id) = raw.id.as_ref().and_then(id_of) else {
+            return self.reject(None, "no usable id".into());
+        };
+        let last_active = match raw.last_active_date.as_deref() {
+            None => None,
+            Some(text) => match field::parse_date(text) {
+                Some(days) => Some(days),
+                None => return self.reject(Some(id), format!("last_active_date {text:?} is not a date")),
+            },
+        };
+        let [firstname, lastname, specialty, location, classification] =
+            [raw.firstname, raw.lastname, raw.specialty, raw.practice_location, raw.user_type_classification]
+                .map(|v| v.map(clean));
+        let value = |f: KeyField| match f {
+            KeyField::Lastname => lastname.as_deref(),
+            KeyField::Firstname => firstname.as_deref(),
+            KeyField::Specialty => specialty.as_deref(),
+            KeyField::Location => location.as_deref(),
+        };
+        self.key.clear();
+        push_match_key(&mut self.key, self.key_fields, value);
+        finish_key_sort(&mut self.key, id);
+        let fields = &mut self.fields;
+        fields.clear();
+        field::put_int8(fields, Some(id));
+        for text in [&firstname, &lastname, &specialty] {
+            field::put_text(fields, text.as_deref().map(str::as_bytes));
+        }
+        // Shown as our database writes locations: `bon_air` is `bon air`.
+        field::put_text_replacing(fields, location.as_deref().map(str::as_bytes), b'_', b' ');
+        field::put_text(fields, classification.as_deref().map(str::as_bytes));
+        field::put_date(fields, last_active);
+        self.record.clear();
+        vendor_by_id::sort_key(&mut self.record.sort, id, self.page.number, self.position);
+        vendor_by_id::payload(&mut self.record.payload, &self.key, fields);
+        self.record.record().encode_into(&mut self.page.records);
+        self.page.users += 1;
+        self.position += 1;
+    }
+
+    fn finish(mut self, total_pages: u32) -> Page {
+        self.page.total_pages = total_pages;
+        self.page
+    }
 }
 
 /// Text as stored: NUL bytes (which PostgreSQL text can't hold) removed.
-fn clean(value: std::borrow::Cow<'_, str>) -> String {
+fn clean(value: Cow<'_, str>) -> Cow<'_, str> {
     if value.contains('\0') {
-        value.replace('\0', "")
+        Cow::Owned(value.replace('\0', ""))
     } else {
-        value.into_owned()
+        value
     }
 }
 
@@ -298,6 +392,48 @@ fn id_of(value: &serde_json::Value) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::vendor;
+
+    /// One decoded user of a parsed page.
+    #[derive(Debug, PartialEq)]
+    struct User {
+        id: i64,
+        page: u32,
+        position: u32,
+        key: String,
+        texts: [Option<String>; 5],
+        last_active: Option<i32>,
+    }
+
+    fn users(page: &Page) -> Vec<User> {
+        page.records()
+            .map(|record| {
+                let by_key = vendor_by_id::by_key(record.payload).unwrap();
+                let fields = field::split::<{ vendor::FIELDS }>(by_key.payload).unwrap();
+                let text = |i: usize| field::text(fields[i]).map(str::to_string);
+                let position = u32::from_be_bytes(record.sort[12..16].try_into().unwrap());
+                let page = u32::from_be_bytes(record.sort[8..12].try_into().unwrap());
+                User {
+                    id: field::int8(fields[vendor::ID]).unwrap(),
+                    page,
+                    position,
+                    key: String::from_utf8(crate::record::match_key_of(by_key.sort).to_vec()).unwrap(),
+                    texts: [
+                        text(vendor::FIRSTNAME),
+                        text(vendor::LASTNAME),
+                        text(vendor::SPECIALTY),
+                        text(vendor::LOCATION),
+                        text(vendor::CLASSIFICATION),
+                    ],
+                    last_active: field::date_days(fields[vendor::LAST_ACTIVE]),
+                }
+            })
+            .collect()
+    }
+
+    fn parse(body: &[u8]) -> Result<Page, VendorError> {
+        parse_page(body, 1, u64::MAX, &KeyField::ALL)
+    }
 
     #[test]
     fn page_parses_and_ignores_unknown_fields() {
@@ -305,13 +441,24 @@ mod tests {
             "users": [{"id": 109982, "firstname": "Fern", "lastname": "Angelovich",
             "practice_location": "bon_air", "specialty": "Neurology",
             "user_type_classification": "Contributor", "last_active_date": "2017-01-24", "new_field": [1]}]}"#;
-        let page = parse_page(body, 3, u64::MAX).unwrap();
+        let page = parse_page(body, 3, u64::MAX, &KeyField::ALL).unwrap();
         assert_eq!(page.total_pages, 212);
-        assert_eq!(page.users.len(), 1);
-        let u = &page.users[0];
+        assert_eq!(page.users, 1);
+        let u = &users(&page)[0];
         assert_eq!((u.id, u.page, u.position), (109982, 3, 0));
-        assert_eq!(u.practice_location.as_deref(), Some("bon_air"));
-        assert_eq!(u.last_active_date, Some("2017-01-24".parse().unwrap()));
+        assert_eq!(u.key, "angelovich|fern|neurology|bon air");
+        assert_eq!(u.texts[3].as_deref(), Some("bon air"), "shown with _ read as a space");
+        assert_eq!(u.texts[4].as_deref(), Some("Contributor"));
+        assert_eq!(u.last_active, field::parse_date("2017-01-24"));
+    }
+
+    #[test]
+    fn the_key_follows_the_chosen_fields_and_a_blank_field_is_unmatchable() {
+        let body = br#"{"current_page": 1, "total_pages": 1, "users": [
+            {"id": 1, "firstname": "Fern", "lastname": "A", "specialty": " ", "practice_location": "x"}]}"#;
+        let on_names = parse_page(body, 1, u64::MAX, &[KeyField::Lastname, KeyField::Firstname]).unwrap();
+        assert_eq!(users(&on_names)[0].key, "a|fern");
+        assert_eq!(users(&parse(body).unwrap())[0].key, "", "a blank specialty makes the record unmatchable");
     }
 
     #[test]
@@ -319,8 +466,9 @@ mod tests {
         let body = br#"{"current_page": 1, "total_pages": 1, "users": [
             {"firstname": "NoId"}, {"id": "abc"}, {"id": 5, "last_active_date": "2017-02-30"},
             {"id": 6, "firstname": 7}, {"id": "8", "last_active_date": null}]}"#;
-        let page = parse_page(body, 1, u64::MAX).unwrap();
-        assert_eq!(page.users.iter().map(|u| u.id).collect::<Vec<_>>(), vec![8]);
+        let page = parse(body).unwrap();
+        let parsed = users(&page);
+        assert_eq!(parsed.iter().map(|u| (u.id, u.position)).collect::<Vec<_>>(), vec![(8, 4)]);
         assert_eq!(page.rejects.len(), 4);
         assert_eq!(page.rejects[2].id, Some(5));
     }
@@ -338,11 +486,12 @@ mod tests {
         // An invalid UTF-8 byte inside a value.
         let at = bytes.windows(3).position(|w| w == b"new").unwrap();
         bytes[at] = 0xff;
-        let page = parse_page(&bytes, 1, u64::MAX).unwrap();
-        assert_eq!(page.users.len(), 2, "{:?}", page.rejects);
-        assert_eq!(page.users[0].firstname.as_deref(), Some("ab"));
-        assert_eq!(page.users[0].lastname.as_ref().map(String::len), Some(1 << 20));
-        assert!(page.users[1].firstname.as_deref().unwrap().contains('\u{fffd}'));
+        let page = parse(&bytes).unwrap();
+        assert_eq!(page.users, 2, "{:?}", page.rejects);
+        let parsed = users(&page);
+        assert_eq!(parsed[0].texts[0].as_deref(), Some("ab"));
+        assert_eq!(parsed[0].texts[1].as_ref().map(String::len), Some(1 << 20));
+        assert!(parsed[1].texts[0].as_deref().unwrap().contains('\u{fffd}'));
     }
 
     #[test]
@@ -357,25 +506,42 @@ mod tests {
     fn a_page_of_many_tiny_users_is_refused_before_they_are_built() {
         let users: Vec<String> = (0..10_000).map(|i| format!(r#"{{"id":{i}}}"#)).collect();
         let body = format!(r#"{{"current_page": 1, "total_pages": 1, "users": [{}]}}"#, users.join(","));
-        let err = parse_page(body.as_bytes(), 1, 1 << 20).unwrap_err();
+        let err = parse_page(body.as_bytes(), 1, 1 << 20, &KeyField::ALL).unwrap_err();
         assert!(matches!(err, VendorError::PageTooLarge { users: 10_000, .. }), "{err}");
         assert!(!super::super::retry::is_transient(&err));
-        assert_eq!(parse_page(body.as_bytes(), 1, 8 << 20).unwrap().users.len(), 10_000);
+        let page = parse_page(body.as_bytes(), 1, 8 << 20, &KeyField::ALL).unwrap();
+        assert_eq!(page.users, 10_000);
+        // The estimate holds: the records built stay within it.
+        assert!((page.records.len() as u64) < 10_000 * RECORD_OVERHEAD_BYTES + 2 * body.len() as u64);
     }
 
     #[test]
     fn wrong_types_are_rejects() {
         let body = br#"{"current_page": 1, "total_pages": 1, "users": [
             {"id": 1, "lastname": ["x"]}, {"id": 2.5}, {"id": {"a": 1}}, 17, null, {"id": 3, "last_active_date": 20170101}]}"#;
-        let page = parse_page(body, 1, u64::MAX).unwrap();
-        assert!(page.users.is_empty());
+        let page = parse(body).unwrap();
+        assert_eq!(page.users, 0);
         assert_eq!(page.rejects.len(), 6);
+    }
+
+    #[test]
+    fn the_fast_path_and_the_per_user_path_build_the_same_records() {
+        let good = r#"{"id": 7, "firstname": "Zoë", "lastname": "N\u00fa\u00f1ez", "practice_location": "a_b",
+            "specialty": "Onc", "user_type_classification": "Lurker", "last_active_date": "2017-01-02"}"#;
+        let clean = format!(r#"{{"current_page": 1, "total_pages": 2, "users": [{good}, {good}]}}"#);
+        // A bad user sends the page through the per-user path.
+        let mixed = format!(r#"{{"current_page": 1, "total_pages": 2, "users": [{good}, 17, {good}]}}"#);
+        let fast = users(&parse(clean.as_bytes()).unwrap());
+        let slow = users(&parse(mixed.as_bytes()).unwrap());
+        assert_eq!(fast[0], slow[0]);
+        assert_eq!(fast[1].texts, slow[1].texts);
+        assert_eq!(slow[1].position, 2, "the reject keeps its position");
     }
 
     proptest::proptest! {
         #[test]
         fn any_bytes_give_a_page_or_an_error_never_a_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
-            let _ = parse_page(&body, 1, u64::MAX);
+            let _ = parse(&body);
         }
 
         #[test]
@@ -383,19 +549,18 @@ mod tests {
             let mut body = br#"{"current_page": 1, "total_pages": 2, "users": [{"id": 5, "firstname": "Fern", "lastname": "A", "practice_location": "x_y", "specialty": "N", "user_type_classification": "L", "last_active_date": "2017-01-24"}]}"#.to_vec();
             let at = cut % body.len();
             body[at] = byte;
-            let _ = parse_page(&body, 1, u64::MAX);
+            if let Ok(page) = parse(&body) {
+                proptest::prop_assert_eq!(users(&page).len(), page.users);
+            }
         }
     }
 
     #[test]
     fn truncated_or_foreign_bodies_are_not_pages() {
+        assert!(matches!(parse(br#"{"current_page": 1, "total_pa"#), Err(VendorError::NotJson { .. })));
+        assert!(matches!(parse(b"<html>"), Err(VendorError::NotJson { .. })));
         assert!(matches!(
-            parse_page(br#"{"current_page": 1, "total_pa"#, 1, u64::MAX),
-            Err(VendorError::NotJson { .. })
-        ));
-        assert!(matches!(parse_page(b"<html>", 1, u64::MAX), Err(VendorError::NotJson { .. })));
-        assert!(matches!(
-            parse_page(br#"{"current_page": 2, "total_pages": 3, "users": []}"#, 1, u64::MAX),
+            parse(br#"{"current_page": 2, "total_pages": 3, "users": []}"#),
             Err(VendorError::WrongPage { .. })
         ));
     }

@@ -1,13 +1,14 @@
-//! Our users, streamed out of PostgreSQL with `COPY (SELECT ...) TO STDOUT`: never the whole table in memory.
+//! Our users, streamed out of PostgreSQL with `COPY (SELECT ...) TO STDOUT`
+//! (never the whole table in memory), and each row encoded as a record.
 
 use std::io::{BufRead, BufReader};
 
-use chrono::NaiveDate;
-
-use crate::model::InternalUser;
+use crate::key::{push_match_key, KeyField};
+use crate::record::{field, finish_key_sort, RecordBuf};
 
 /// `"user"` joined to its practice (a user without one has a null location),
 /// in id order so that a stream cut short can continue after the last id read.
+/// The columns are in the order of [`crate::record::internal`].
 fn query(after_id: Option<i64>) -> String {
     let after = after_id.map(|id| format!("WHERE u.id > {id} ")).unwrap_or_default();
     format!(
@@ -48,12 +49,13 @@ impl InternalError {
     }
 }
 
-/// Streams every user with an id above `after_id` (all when `None`), in id
-/// order, to `on_row`; returns the number of rows read.
+/// Streams every row of users with an id above `after_id` (all when
+/// `None`), in id order, to `on_row` as COPY text lines; returns the number
+/// of rows read.
 pub fn stream<E: From<InternalError>>(
     client: &mut postgres::Client,
     after_id: Option<i64>,
-    mut on_row: impl FnMut(Result<InternalUser, RowReject>) -> Result<(), E>,
+    mut on_row: impl FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<u64, E> {
     client.batch_execute("SET DateStyle = 'ISO, YMD'").map_err(InternalError::from)?;
     let reader = client.copy_out(&query(after_id)).map_err(InternalError::from)?;
@@ -69,85 +71,160 @@ pub fn stream<E: From<InternalError>>(
             line.pop();
         }
         rows += 1;
-        on_row(parse_row(&line))?;
+        on_row(&line)?;
     }
     Ok(rows)
 }
 
-/// Parses one COPY text-format row (tab separated, `\N` for null, backslash escapes).
-pub fn parse_row(line: &[u8]) -> Result<InternalUser, RowReject> {
-    let fields: Vec<&[u8]> = line.split(|b| *b == b'\t').collect();
-    if fields.len() != 8 {
-        return Err(RowReject { id: None, reason: format!("expected 8 columns, got {}", fields.len()) });
-    }
-    let text = |i: usize| -> Result<Option<String>, RowReject> {
-        unescape(fields[i]).map_err(|reason| RowReject { id: None, reason })
-    };
-    let id = text(0)?
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(|| RowReject { id: None, reason: "no usable id".into() })?;
-    let with_id = |r: RowReject| RowReject { id: Some(id), ..r };
-    let last_active_date = match text(7).map_err(with_id)? {
-        None => None,
-        Some(s) => Some(
-            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-                .map_err(|_| RowReject { id: Some(id), reason: format!("last_active_date {s:?} is not a date") })?,
-        ),
-    };
-    Ok(InternalUser {
-        id,
-        firstname: text(1).map_err(with_id)?,
-        lastname: text(2).map_err(with_id)?,
-        specialty: text(3).map_err(with_id)?,
-        location: text(4).map_err(with_id)?,
-        classification: text(5).map_err(with_id)?,
-        platform_registered_on: text(6).map_err(with_id)?,
-        last_active_date,
-    })
+/// Columns in a row of [`query`].
+const COLUMNS: usize = 8;
+const NULL: &[u8] = b"\\N";
+
+/// Turns COPY text rows into records keyed on the chosen fields, reusing
+/// its buffers from row to row.
+pub struct RowEncoder {
+    key_fields: Vec<KeyField>,
+    unescaped: [Vec<u8>; COLUMNS],
 }
 
-/// Decodes one COPY text field.
-fn unescape(field: &[u8]) -> Result<Option<String>, String> {
-    if field == b"\\N" {
-        return Ok(None);
+/// Where one column's value is, once decoded.
+#[derive(Clone, Copy)]
+enum Value {
+    Null,
+    /// As in the line: it had no escapes.
+    InLine,
+    /// Unescaped into the encoder's buffer for the column.
+    Unescaped,
+}
+
+impl RowEncoder {
+    /// An encoder keying rows on `key_fields`.
+    pub fn new(key_fields: &[KeyField]) -> RowEncoder {
+        RowEncoder { key_fields: key_fields.to_vec(), unescaped: Default::default() }
     }
-    if !field.contains(&b'\\') {
-        return String::from_utf8(field.to_vec()).map(Some).map_err(|_| "text is not UTF-8".to_string());
+
+    /// Encodes one COPY text row (tab separated, `\N` for null, backslash
+    /// escapes) into `out` as a key-sorted record; returns the user's id.
+    pub fn encode(&mut self, line: &[u8], out: &mut RecordBuf) -> Result<i64, RowReject> {
+        let mut columns = [&line[..0]; COLUMNS];
+        let mut count = 0;
+        for column in line.split(|b| *b == b'\t') {
+            if count < COLUMNS {
+                columns[count] = column;
+            }
+            count += 1;
+        }
+        if count != COLUMNS {
+            return Err(RowReject { id: None, reason: format!("expected {COLUMNS} columns, got {count}") });
+        }
+        let mut values = [Value::Null; COLUMNS];
+        for (i, column) in columns.iter().enumerate() {
+            values[i] = decode(column, &mut self.unescaped[i]).map_err(|reason| RowReject { id: None, reason })?;
+        }
+        let text = |i: usize| -> Option<&[u8]> {
+            match values[i] {
+                Value::Null => None,
+                Value::InLine => Some(columns[i]),
+                Value::Unescaped => Some(&self.unescaped[i]),
+            }
+        };
+        let id = text(0)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .and_then(|t| t.parse::<i64>().ok())
+            .ok_or_else(|| RowReject { id: None, reason: "no usable id".into() })?;
+        let mut strings: [Option<&str>; COLUMNS] = [None; COLUMNS];
+        for (i, value) in strings.iter_mut().enumerate().skip(1) {
+            *value = match text(i) {
+                None => None,
+                Some(bytes) => Some(
+                    std::str::from_utf8(bytes)
+                        .map_err(|_| RowReject { id: Some(id), reason: "text is not UTF-8".into() })?,
+                ),
+            };
+        }
+        let last_active = match strings[7] {
+            None => None,
+            Some(date) => Some(field::parse_date(date).ok_or_else(|| RowReject {
+                id: Some(id),
+                reason: format!("last_active_date {date:?} is not a date"),
+            })?),
+        };
+        out.clear();
+        push_match_key(&mut out.sort, &self.key_fields, |f| match f {
+            KeyField::Firstname => strings[1],
+            KeyField::Lastname => strings[2],
+            KeyField::Specialty => strings[3],
+            KeyField::Location => strings[4],
+        });
+        finish_key_sort(&mut out.sort, id);
+        field::put_int8(&mut out.payload, Some(id));
+        for value in &strings[1..7] {
+            field::put_text(&mut out.payload, value.map(str::as_bytes));
+        }
+        field::put_date(&mut out.payload, last_active);
+        Ok(id)
     }
-    let mut out = Vec::with_capacity(field.len());
-    let mut bytes = field.iter().copied();
+}
+
+/// Decodes one COPY text column, unescaping into `buffer` only when needed.
+fn decode(column: &[u8], buffer: &mut Vec<u8>) -> Result<Value, String> {
+    if column == NULL {
+        return Ok(Value::Null);
+    }
+    if !column.contains(&b'\\') {
+        return Ok(Value::InLine);
+    }
+    buffer.clear();
+    let mut bytes = column.iter().copied();
     while let Some(b) = bytes.next() {
         if b != b'\\' {
-            out.push(b);
+            buffer.push(b);
             continue;
         }
         match bytes.next() {
-            Some(b'b') => out.push(0x08),
-            Some(b'f') => out.push(0x0c),
-            Some(b'n') => out.push(b'\n'),
-            Some(b'r') => out.push(b'\r'),
-            Some(b't') => out.push(b'\t'),
-            Some(b'v') => out.push(0x0b),
-            Some(other) => out.push(other),
+            Some(b'b') => buffer.push(0x08),
+            Some(b'f') => buffer.push(0x0c),
+            Some(b'n') => buffer.push(b'\n'),
+            Some(b'r') => buffer.push(b'\r'),
+            Some(b't') => buffer.push(b'\t'),
+            Some(b'v') => buffer.push(0x0b),
+            Some(other) => buffer.push(other),
             None => return Err("dangling backslash".into()),
         }
     }
-    String::from_utf8(out).map(Some).map_err(|_| "text is not UTF-8".to_string())
+    Ok(Value::Unescaped)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{internal, match_key_of};
+
+    /// The key, the six text columns and the date of an encoded row.
+    type Encoded = (String, Vec<Option<String>>, Option<i32>);
+
+    fn encode(line: &[u8]) -> Result<Encoded, RowReject> {
+        let mut out = RecordBuf::default();
+        let id = RowEncoder::new(&KeyField::ALL).encode(line, &mut out)?;
+        let fields = field::split::<{ internal::FIELDS }>(&out.payload).unwrap();
+        assert_eq!(field::int8(fields[internal::ID]), Some(id));
+        let texts = (1..7).map(|i| field::text(fields[i]).map(str::to_string)).collect();
+        let key = String::from_utf8(match_key_of(&out.sort).to_vec()).unwrap();
+        Ok((key, texts, field::date_days(fields[internal::LAST_ACTIVE])))
+    }
 
     #[test]
-    fn row_with_nulls_and_escapes_parses() {
-        let user =
-            parse_row(b"7\tMary\\tAnn\tO'Brien, Jr.\t\\N\tgeneric clinic 1\tpopular\tmobile\t2017-01-03").unwrap();
-        assert_eq!(user.id, 7);
-        assert_eq!(user.firstname.as_deref(), Some("Mary\tAnn"));
-        assert_eq!(user.lastname.as_deref(), Some("O'Brien, Jr."));
-        assert_eq!(user.specialty, None);
-        assert_eq!(user.last_active_date, Some("2017-01-03".parse().unwrap()));
+    fn row_with_nulls_and_escapes_encodes() {
+        let (key, texts, date) =
+            encode(b"7\tMary\\tAnn\tO'Brien, Jr.\t\\N\tgeneric clinic 1\tpopular\tmobile\t2017-01-03").unwrap();
+        assert_eq!(texts[0].as_deref(), Some("Mary\tAnn"));
+        assert_eq!(texts[1].as_deref(), Some("O'Brien, Jr."));
+        assert_eq!(texts[2], None);
+        assert_eq!(texts[4].as_deref(), Some("popular"));
+        assert_eq!(date, field::parse_date("2017-01-03"));
+        assert_eq!(key, "", "a null specialty makes the record unmatchable");
+        let (key, _, _) = encode(b"8\tMary\\tAnn\tO'Brien\tNeuro\tBon_Air\t\\N\t\\N\t\\N").unwrap();
+        assert_eq!(key, "o'brien|mary ann|neuro|bon air");
     }
 
     #[test]
@@ -158,14 +235,20 @@ mod tests {
 
     #[test]
     fn backslash_and_newline_escapes_decode() {
-        assert_eq!(unescape(b"a\\\\b\\nc").unwrap().as_deref(), Some("a\\b\nc"));
-        assert_eq!(unescape(b"").unwrap().as_deref(), Some(""));
+        let mut buffer = Vec::new();
+        assert!(matches!(decode(b"a\\\\b\\nc", &mut buffer), Ok(Value::Unescaped)));
+        assert_eq!(buffer, b"a\\b\nc");
+        assert!(matches!(decode(b"", &mut buffer), Ok(Value::InLine)));
+        assert!(decode(b"x\\", &mut buffer).is_err());
     }
 
     #[test]
     fn bad_rows_are_rejects() {
-        assert_eq!(parse_row(b"x\ta").unwrap_err().reason, "expected 8 columns, got 2");
-        let bad_date = parse_row(b"9\ta\tb\tc\td\te\tf\tinfinity").unwrap_err();
+        assert_eq!(encode(b"x\ta").unwrap_err().reason, "expected 8 columns, got 2");
+        let bad_date = encode(b"9\ta\tb\tc\td\te\tf\tinfinity").unwrap_err();
         assert_eq!(bad_date.id, Some(9));
+        assert_eq!(encode(b"\\N\ta\tb\tc\td\te\tf\t\\N").unwrap_err().reason, "no usable id");
+        let not_utf8 = encode(b"9\ta\xff\tb\tc\td\te\tf\t\\N").unwrap_err();
+        assert_eq!((not_utf8.id, not_utf8.reason.as_str()), (Some(9), "text is not UTF-8"));
     }
 }

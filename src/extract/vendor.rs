@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::checkpoint::PageSet;
 use super::http::{self, Page, VendorError};
 use super::retry::{is_transient, sleep_unless, Backoff, Pause};
+use crate::key::KeyField;
 use crate::secret::SecretUrl;
 
 /// How to fetch.
@@ -32,6 +33,8 @@ pub struct FetchOptions {
     pub max_pages: u32,
     /// Extra CA certificates (PEM) to trust.
     pub ca_pem: Option<Vec<u8>>,
+    /// The match key fields: pages are keyed on the fetching threads.
+    pub key_fields: Vec<KeyField>,
 }
 
 /// A page that could not be fetched.
@@ -50,7 +53,7 @@ pub struct PageError {
 }
 
 /// What fetching saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FetchStats {
     /// Pages fetched (including pages a resumed run had already fetched).
     pub pages: u32,
@@ -66,6 +69,10 @@ pub struct FetchStats {
     pub retries: u64,
     /// Pages a resumed extract did not fetch again.
     pub pages_resumed: u32,
+    /// Seconds from the first request to the last page handed over (this
+    /// attempt only).
+    #[serde(default)]
+    pub elapsed_secs: f64,
 }
 
 impl FetchStats {
@@ -109,6 +116,7 @@ pub fn fetch_all<E: From<PageError>>(
         url: base.masked(),
         source,
     })?;
+    let started = std::time::Instant::now();
     let mut stats = FetchStats { pages_resumed: done.len(), ..resumed };
     let pause = Pause::default();
     if !done.contains(1) {
@@ -141,6 +149,7 @@ pub fn fetch_all<E: From<PageError>>(
         result?;
         planned = last;
     }
+    stats.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(stats)
 }
 
@@ -218,7 +227,8 @@ fn fetch_with_retry(
             return Err(PageError { page, attempts: attempt, url: base.masked(), source });
         }
         crate::failpoint::hit("extract.vendor.fetching");
-        let error = match http::fetch_page(client, base, page, http::page_body_cap(options.concurrency)) {
+        let cap = http::page_body_cap(options.concurrency);
+        let error = match http::fetch_page(client, base, page, cap, &options.key_fields) {
             Ok(result) => return Ok(result),
             Err(error) => error,
         };

@@ -1,88 +1,68 @@
-//! Warehouse rows in PostgreSQL COPY text format: tab separated, `\N` for null, backslash escapes.
+//! Warehouse rows in PostgreSQL's binary COPY format: the stream's header and
+//! trailer, reading one tuple back as JSON (the report's sample), and
+//! streaming a segment file into a COPY session.
 
-use chrono::NaiveDate;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
 
-use crate::model::CombinedRow;
+use serde_json::{Map, Value};
 
-/// Appends `row` as one COPY text line (newline included), columns in table order.
-pub fn write_copy_row(row: &CombinedRow<'_>, out: &mut Vec<u8>) {
-    date(out, Some(row.report_date));
-    tab(out);
-    text(out, Some(row.run_id));
-    tab(out);
-    text(out, Some(row.match_status.name()));
-    tab(out);
-    text(out, row.match_key);
-    tab(out);
-    int(out, row.internal_user_id);
-    tab(out);
-    int(out, row.vendor_user_id);
-    for value in [row.firstname, row.lastname, row.specialty, row.practice_location.as_deref()] {
-        tab(out);
-        text(out, value);
+use super::ddl::COLUMNS;
+use crate::record::field;
+
+/// Columns in a tuple.
+pub const COLUMN_COUNT: usize = COLUMNS.len();
+
+/// Signature, flags (none) and header extension length (none).
+pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// A field count of -1 ends the stream.
+pub const TRAILER: &[u8] = &[0xff, 0xff];
+
+/// Bytes sent to the server at a time.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// One tuple (as the match stage writes it) as a JSON object in column
+/// order; `None` if it is not a whole tuple of the table's columns.
+pub fn tuple_to_json(tuple: &[u8]) -> Option<Value> {
+    let count = i16::from_be_bytes(tuple.get(..2)?.try_into().ok()?);
+    if usize::try_from(count).ok()? != COLUMN_COUNT {
+        return None;
     }
-    tab(out);
-    text(out, row.internal_classification);
-    tab(out);
-    text(out, row.internal_platform_registered_on);
-    tab(out);
-    date(out, row.internal_last_active_date);
-    tab(out);
-    boolean(out, row.internal_is_active);
-    tab(out);
-    text(out, row.vendor_classification);
-    tab(out);
-    date(out, row.vendor_last_active_date);
-    tab(out);
-    boolean(out, row.vendor_is_active);
-    out.push(b'\n');
+    let fields = field::split::<COLUMN_COUNT>(tuple.get(2..)?).ok()?;
+    let mut row = Map::new();
+    for ((name, sql_type), encoded) in COLUMNS.iter().zip(fields) {
+        let value = match field::value(encoded) {
+            None => Value::Null,
+            Some(bytes) => match sql_type.split_whitespace().next() {
+                Some("date") => Value::from(field::date_from_days(field::date_days(encoded)?)?.to_string()),
+                Some("bigint") => Value::from(field::int8(encoded)?),
+                Some("boolean") => Value::from(bytes.first()? != &0),
+                _ => Value::from(std::str::from_utf8(bytes).ok()?),
+            },
+        };
+        row.insert((*name).to_string(), value);
+    }
+    Some(Value::Object(row))
 }
 
-fn tab(out: &mut Vec<u8>) {
-    out.push(b'\t');
-}
-
-const NULL: &[u8] = b"\\N";
-
-/// Text with the characters COPY treats specially escaped.
-pub fn text(out: &mut Vec<u8>, value: Option<&str>) {
-    let Some(value) = value else {
-        out.extend_from_slice(NULL);
-        return;
-    };
-    for &b in value.as_bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            // PostgreSQL text can't hold NUL: drop it rather than break the row.
-            0 => {}
-            _ => out.push(b),
+/// Streams the segment file at `path` into an open `COPY ... FROM STDIN`,
+/// calling `on_bytes` after every chunk sent.
+pub fn send_segment(path: &Path, into: &mut impl Write, on_bytes: &dyn Fn(u64)) -> std::io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    let mut reader = BufReader::with_capacity(CHUNK_BYTES, file);
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
         }
+        into.write_all(chunk)?;
+        let n = chunk.len();
+        reader.consume(n);
+        on_bytes(n as u64);
+        crate::failpoint::hit("load.copying");
     }
-}
-
-fn int(out: &mut Vec<u8>, value: Option<i64>) {
-    match value {
-        Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
-        None => out.extend_from_slice(NULL),
-    }
-}
-
-fn date(out: &mut Vec<u8>, value: Option<NaiveDate>) {
-    match value {
-        Some(d) => out.extend_from_slice(d.format("%Y-%m-%d").to_string().as_bytes()),
-        None => out.extend_from_slice(NULL),
-    }
-}
-
-fn boolean(out: &mut Vec<u8>, value: Option<bool>) {
-    out.extend_from_slice(match value {
-        Some(true) => b"t",
-        Some(false) => b"f",
-        None => NULL,
-    });
+    into.flush()
 }
 
 #[cfg(test)]
@@ -90,43 +70,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn special_characters_are_escaped_and_null_is_backslash_n() {
-        let mut out = Vec::new();
-        text(&mut out, Some("a\tb\nc\\d\re\0f"));
-        out.push(b'|');
-        text(&mut out, None);
-        assert_eq!(out, b"a\\tb\\nc\\\\d\\ref|\\N");
+    fn the_header_is_the_signature_and_two_zero_words() {
+        assert_eq!(HEADER.len(), 19);
+        assert!(HEADER.starts_with(b"PGCOPY\n\xff\r\n\0"));
     }
 
     #[test]
-    fn row_has_one_field_per_column() {
-        let row = CombinedRow {
-            report_date: "2017-02-02".parse().unwrap(),
-            run_id: "r1",
-            match_status: crate::model::MatchStatus::VendorOnly,
-            match_key: Some("a|b"),
-            internal_user_id: None,
-            vendor_user_id: Some(5),
-            firstname: Some("x\ty"),
-            lastname: None,
-            specialty: None,
-            practice_location: None,
-            internal_classification: None,
-            internal_platform_registered_on: None,
-            internal_last_active_date: None,
-            internal_is_active: None,
-            vendor_classification: Some("Lurker"),
-            vendor_last_active_date: Some("2017-01-01".parse().unwrap()),
-            vendor_is_active: Some(false),
-        };
-        let mut out = Vec::new();
-        write_copy_row(&row, &mut out);
-        let line = String::from_utf8(out).unwrap();
-        assert!(line.ends_with('\n'));
-        let fields: Vec<&str> = line.trim_end_matches('\n').split('\t').collect();
-        assert_eq!(fields.len(), super::super::ddl::COLUMNS.len());
-        assert_eq!(fields[2], "vendor_only");
-        assert_eq!(fields[6], "x\\ty");
-        assert_eq!(fields[16], "f");
+    fn a_tuple_reads_back_as_json_in_column_order() {
+        let mut tuple = (COLUMN_COUNT as i16).to_be_bytes().to_vec();
+        field::put_date(&mut tuple, field::parse_date("2017-02-02"));
+        field::put_text(&mut tuple, Some(b"run-1"));
+        field::put_text(&mut tuple, Some(b"matched"));
+        field::put_text(&mut tuple, None);
+        field::put_int8(&mut tuple, Some(7));
+        field::put_int8(&mut tuple, None);
+        for _ in 0..6 {
+            field::put_text(&mut tuple, Some("Zoë".as_bytes()));
+        }
+        field::put_date(&mut tuple, None);
+        field::put_bool(&mut tuple, Some(true));
+        field::put_text(&mut tuple, None);
+        field::put_date(&mut tuple, field::parse_date("2017-01-03"));
+        field::put_bool(&mut tuple, Some(false));
+        let json = tuple_to_json(&tuple).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        assert_eq!(keys, COLUMNS.iter().map(|(name, _)| name).collect::<Vec<_>>());
+        assert_eq!(json["report_date"], "2017-02-02");
+        assert_eq!(json["match_key"], Value::Null);
+        assert_eq!(json["internal_user_id"], 7);
+        assert_eq!(json["firstname"], "Zoë");
+        assert_eq!(json["internal_is_active"], true);
+        assert_eq!(json["vendor_last_active_date"], "2017-01-03");
+        assert_eq!(tuple_to_json(&tuple[..tuple.len() - 1]), None);
     }
 }

@@ -37,9 +37,29 @@ impl TableName {
         }
     }
 
-    /// The index on report_date, in the table's schema.
-    fn report_date_index(&self) -> String {
-        quote_ident(&format!("{}_report_date_idx", self.table))
+    /// A table in the same schema named after this one with `suffix`,
+    /// shortening this name (at a character boundary) to PostgreSQL's 63 bytes.
+    pub fn with_suffix(&self, suffix: &str) -> TableName {
+        let mut keep = 63usize.saturating_sub(suffix.len()).min(self.table.len());
+        while !self.table.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        TableName { schema: self.schema.clone(), table: format!("{}{suffix}", &self.table[..keep]) }
+    }
+
+    /// The partition holding the rows of `date`: `<table>_YYYYMMDD`.
+    pub fn partition(&self, date: chrono::NaiveDate) -> TableName {
+        self.with_suffix(&date.format("_%Y%m%d").to_string())
+    }
+
+    /// The table a load of `date` builds before it becomes the partition.
+    pub fn staging(&self, date: chrono::NaiveDate) -> TableName {
+        self.with_suffix(&date.format("_%Y%m%d_loading").to_string())
+    }
+
+    /// The name as a SQL string literal, for `'...'::regclass`.
+    pub fn quoted_literal(&self) -> String {
+        format!("'{}'", self.quoted().replace('\'', "''"))
     }
 }
 
@@ -91,19 +111,20 @@ pub const COLUMNS: [(&str, &str); 17] = [
     ("vendor_is_active", "boolean"),
 ];
 
-/// `CREATE TABLE IF NOT EXISTS` for the warehouse table.
+/// `CREATE TABLE IF NOT EXISTS` for the warehouse table: one partition per
+/// report date, so that a load builds a date's rows aside and swaps them in.
 pub fn create_table(table: &TableName) -> String {
     let columns: Vec<String> = COLUMNS.iter().map(|(name, ty)| format!("  {name} {ty}")).collect();
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (\n{},\n  CHECK (match_status IN ('matched', 'ambiguous', 'internal_only', 'vendor_only', 'unmatchable'))\n);",
+        "CREATE TABLE IF NOT EXISTS {} (\n{},\n  CHECK (match_status IN ('matched', 'ambiguous', 'internal_only', 'vendor_only', 'unmatchable'))\n) PARTITION BY LIST (report_date);",
         table.quoted(),
         columns.join(",\n")
     )
 }
 
-/// `CREATE INDEX IF NOT EXISTS` on report_date, which every load deletes by.
-pub fn create_index(table: &TableName) -> String {
-    format!("CREATE INDEX IF NOT EXISTS {} ON {} (report_date);", table.report_date_index(), table.quoted())
+/// The type of a column as `format_type` names it (`date NOT NULL` → `date`).
+pub fn column_type(declared: &str) -> &str {
+    declared.split(" NOT NULL").next().unwrap_or(declared)
 }
 
 /// The column list for COPY.
@@ -134,6 +155,22 @@ mod tests {
         assert!(TableName::parse("a.b.c").is_err());
         assert!(TableName::parse(".t").is_err());
         assert!(TableName::parse(&"x".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn partition_names_fit_in_63_bytes_at_a_character_boundary() {
+        let date = "2017-02-02".parse().unwrap();
+        let t = TableName::parse("public.platform_user_activity").unwrap();
+        assert_eq!(t.partition(date).quoted(), "\"public\".\"platform_user_activity_20170202\"");
+        assert_eq!(t.staging(date).table, "platform_user_activity_20170202_loading");
+        let long = TableName::parse(&"é".repeat(31)).unwrap();
+        let staging = long.staging(date);
+        assert!(staging.table.len() <= 63 && staging.table.ends_with("_20170202_loading"), "{}", staging.table);
+    }
+
+    #[test]
+    fn a_quoted_literal_escapes_quotes() {
+        assert_eq!(TableName::parse("it's").unwrap().quoted_literal(), "'\"it''s\"'");
     }
 
     #[test]

@@ -1,20 +1,33 @@
-//! Stage 3, load: COPY the match rows into the warehouse, replacing the report date in one transaction.
+//! Stage 3, load: COPY the match rows into the warehouse, replacing the report date's rows atomically.
 //!
-//! In one transaction: take the load lock (loads into one warehouse database
-//! take turns), `CREATE TABLE IF NOT EXISTS` and an index on report_date,
-//! `DELETE` the report date's rows, `COPY` the new rows in, check the count,
-//! `COMMIT`. Under MVCC, readers see the old rows until
-//!    the commit and the new ones after it, never a mix; a failure anywhere
-//!    rolls back and leaves the old rows in place. Re-running a date replaces
-//!    its rows, so it never duplicates them.
+//! Every load first takes the load lock (loads into one warehouse database
+//! take turns) and creates the table if it is missing. Then, by the table's
+//! layout ([`catalog::Layout`]):
+//!
+//! - partitioned by report date (the table the tool creates): the rows are
+//!   COPYed, over `--load-sessions` sessions at once, into a new table
+//!   beside it (`<table>_YYYYMMDD_loading`); then one short transaction
+//!   detaches and drops the date's old partition, if any, and attaches the
+//!   new table as `<table>_YYYYMMDD`;
+//! - any other table: one transaction deletes the date's rows and COPYs the
+//!   new ones over one session.
+//!
+//! Either way readers see the old rows until the commit and the new ones
+//! after it, never a mix; a failure anywhere leaves the old rows; re-running
+//! a date replaces its rows, so it never duplicates them.
 
+pub mod catalog;
 pub mod copy;
 pub mod ddl;
+mod sessions;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 
+use postgres::GenericClient;
 use serde::{Deserialize, Serialize};
+
+use catalog::{CatalogError, Layout};
+use ddl::TableName;
 
 use crate::matching::MatchOutput;
 use crate::secret::SecretUrl;
@@ -37,7 +50,16 @@ pub enum LoadError {
         #[source]
         source: postgres::Error,
     },
-    /// Reading the rows file or writing to COPY failed.
+    /// The table can't take the rows as the tool writes them.
+    #[error(transparent)]
+    Mismatch(#[from] catalog::TableMismatch),
+    /// A table in the way of the load is not the tool's own.
+    #[error("table {table} exists and is not a vendor-match staging table; rename or drop it")]
+    NotOurs {
+        /// The table.
+        table: String,
+    },
+    /// Reading a rows file or writing to COPY failed.
     #[error("streaming {path} into COPY failed")]
     Io {
         /// The rows file.
@@ -51,9 +73,12 @@ pub enum LoadError {
     CountMismatch {
         /// Rows COPY reported.
         loaded: u64,
-        /// Rows in the file.
+        /// Rows in the files.
         expected: u64,
     },
+    /// A COPY session's thread ended without an answer (a bug).
+    #[error("a COPY session ended without an answer")]
+    Session,
 }
 
 /// What load did; kept in the manifest.
@@ -65,22 +90,28 @@ pub struct LoadOutput {
     pub rows_replaced: u64,
     /// Rows loaded.
     pub rows_loaded: u64,
+    /// The partition that now holds the date's rows (partitioned tables).
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// COPY sessions used.
+    #[serde(default)]
+    pub sessions: u32,
 }
 
-/// The advisory lock every load holds for its transaction ("vm_load").
+/// The advisory lock every load holds for its whole length ("vm_load").
 const LOAD_LOCK_KEY: i64 = 0x0076_6d5f_6c6f_6164;
 
-/// Times a load whose connection broke is tried again (each try is one
-/// transaction, so a broken one leaves nothing behind).
+/// Times a load whose connection broke is tried again (a broken try leaves
+/// the old rows, and its staging table is rebuilt).
 pub const LOAD_RETRIES: u32 = 3;
 
 /// Runs the load stage.
-/// `on_bytes` hears how many bytes of the rows file were sent, now and then.
+/// `on_bytes` hears how many bytes of the rows files were sent, now and then.
 pub fn load(
     settings: &RunSettings,
     warehouse: &SecretUrl,
     matched: &MatchOutput,
-    on_bytes: &dyn Fn(u64),
+    on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<LoadOutput, LoadError> {
     let mut attempt = 0;
     loop {
@@ -100,38 +131,184 @@ impl LoadError {
         match self {
             LoadError::Connect(_) => attempt > 0,
             LoadError::Db { source, .. } => crate::db::is_connection_loss(source),
-            LoadError::Io { .. } | LoadError::CountMismatch { .. } => false,
+            _ => false,
         }
     }
+}
+
+/// Turns a `postgres` error into a [`LoadError`] saying what was being done.
+fn db(action: &'static str, table: &TableName) -> impl FnOnce(postgres::Error) -> LoadError {
+    let table = table.to_string();
+    move |source| LoadError::Db { action, table, source }
 }
 
 fn load_once(
     settings: &RunSettings,
     warehouse: &SecretUrl,
     matched: &MatchOutput,
-    on_bytes: &dyn Fn(u64),
+    on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<LoadOutput, LoadError> {
     let table = &settings.warehouse_table;
-    let db = |action: &'static str| {
-        let table = table.to_string();
-        move |source| LoadError::Db { action, table, source }
-    };
     let mut client = crate::db::connect(warehouse, "warehouse")?;
-    let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[]).map_err(db("starting"))?.get(0);
-    let mut tx = client.transaction().map_err(db("starting a transaction"))?;
+    // Partition bounds are compared as text: dates must print as ISO.
+    client.batch_execute("SET DateStyle = 'ISO, YMD'").map_err(db("starting", table))?;
     // Loads into one warehouse database take turns: two loads of a date at
-    // once would each delete only the rows committed before them and both
-    // insert, and two first loads would race to create the table.
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOAD_LOCK_KEY]).map_err(db("waiting for another load"))?;
-    tx.batch_execute(&format!("{}\n{}", ddl::create_table(table), ddl::create_index(table))).map_err(db("creating"))?;
+    // once would both build its rows and race to swap them in, and two first
+    // loads would race to create the table. Held until the connection ends.
+    client.execute("SELECT pg_advisory_lock($1)", &[&LOAD_LOCK_KEY]).map_err(db("waiting for another load", table))?;
+    client.batch_execute(&ddl::create_table(table)).map_err(db("creating", table))?;
+    let layout = catalog::inspect(&mut client, table).map_err(|e| match e {
+        CatalogError::Db(source) => db("reading the catalog of", table)(source),
+        CatalogError::Mismatch(mismatch) => LoadError::Mismatch(mismatch),
+    })?;
+    match layout {
+        Layout::Partitioned => swap_in(&mut client, settings, warehouse, matched, on_bytes),
+        Layout::Plain => replace_in(&mut client, settings, warehouse, matched, on_bytes),
+    }
+}
+
+/// Partitioned table: build the date's rows aside, then swap them in.
+fn swap_in(
+    client: &mut postgres::Client,
+    settings: &RunSettings,
+    warehouse: &SecretUrl,
+    matched: &MatchOutput,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<LoadOutput, LoadError> {
+    let (table, date) = (&settings.warehouse_table, settings.report_date);
+    let staging = table.staging(date);
+    drop_staging(client, table, &staging, date)?;
+    let comment = catalog::staging_comment(table, date).replace('\'', "''");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {staging} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS);\n\
+             ALTER TABLE {staging} ADD CHECK (report_date = '{date}');\n\
+             COMMENT ON TABLE {staging} IS '{comment}';",
+            staging = staging.quoted(),
+            parent = table.quoted(),
+        ))
+        .map_err(db("creating the staging table of", table))?;
+    let result = build_and_swap(client, settings, warehouse, matched, on_bytes, &staging);
+    if result.is_err() {
+        // Best effort: the next load of the date drops it anyway.
+        let _ = drop_staging(client, table, &staging, date);
+    }
+    result
+}
+
+fn build_and_swap(
+    client: &mut postgres::Client,
+    settings: &RunSettings,
+    warehouse: &SecretUrl,
+    matched: &MatchOutput,
+    on_bytes: &(dyn Fn(u64) + Sync),
+    staging: &TableName,
+) -> Result<LoadOutput, LoadError> {
+    let (table, date) = (&settings.warehouse_table, settings.report_date);
+    let sessions = settings.load_sessions.max(1);
+    let loaded = sessions::copy_all(warehouse, staging, &matched.segments, sessions, on_bytes)?;
+    check_count(loaded, matched)?;
+    crate::failpoint::hit("load.copied");
+    // Counted before the swap takes its locks.
+    let old = catalog::partition_of(client, table, date).map_err(db("finding the date's partition in", table))?;
+    let rows_replaced = match &old {
+        Some(old) => count_rows(client, old).map_err(db("counting the replaced rows of", table))?,
+        None => 0,
+    };
+    let backend = backend_pid(client, table)?;
+    let partition = table.partition(date);
+    let mut tx = client.transaction().map_err(db("starting the swap on", table))?;
+    // The partition may have changed since it was counted only if someone
+    // else changed it outside the load lock; look again inside the transaction.
+    if let Some(old) = catalog::partition_of(&mut tx, table, date).map_err(db("finding the date's partition in", table))?
+    {
+        tx.batch_execute(&format!("ALTER TABLE {} DETACH PARTITION {old};\nDROP TABLE {old};", table.quoted()))
+            .map_err(db("detaching the date's old partition from", table))?;
+    }
+    let comment = format!("vendor-match: rows of {date} for {table}").replace('\'', "''");
+    tx.batch_execute(&format!(
+        "ALTER TABLE {staging} RENAME TO {name};\n\
+         ALTER TABLE {parent} ATTACH PARTITION {partition} FOR VALUES IN ('{date}');\n\
+         COMMENT ON TABLE {partition} IS '{comment}';",
+        staging = staging.quoted(),
+        name = ddl::quote_ident(&partition.table),
+        parent = table.quoted(),
+        partition = partition.quoted(),
+    ))
+    .map_err(db("attaching the new partition to", table))?;
+    commit(tx, warehouse, backend, table)?;
+    Ok(LoadOutput {
+        table: table.to_string(),
+        rows_replaced,
+        rows_loaded: loaded,
+        partition: Some(partition.to_string()),
+        sessions: sessions.min(matched.segments.len().max(1) as u32),
+    })
+}
+
+/// Plain table: delete the date's rows and COPY the new ones in one transaction.
+fn replace_in(
+    client: &mut postgres::Client,
+    settings: &RunSettings,
+    warehouse: &SecretUrl,
+    matched: &MatchOutput,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<LoadOutput, LoadError> {
+    let table = &settings.warehouse_table;
+    let backend = backend_pid(client, table)?;
+    let mut tx = client.transaction().map_err(db("starting a transaction on", table))?;
     let rows_replaced = tx
         .execute(&format!("DELETE FROM {} WHERE report_date = $1", table.quoted()), &[&settings.report_date])
-        .map_err(db("deleting the report date's rows"))?;
-    let rows_loaded = copy_in(&mut tx, matched, table, on_bytes)?;
-    if rows_loaded != matched.rows {
-        return Err(LoadError::CountMismatch { loaded: rows_loaded, expected: matched.rows });
+        .map_err(db("deleting the report date's rows", table))?;
+    let mut loaded = 0;
+    for segment in &matched.segments {
+        loaded += sessions::copy_segment(&mut tx, table, segment, on_bytes)?;
     }
+    check_count(loaded, matched)?;
     crate::failpoint::hit("load.copied");
+    commit(tx, warehouse, backend, table)?;
+    Ok(LoadOutput { table: table.to_string(), rows_replaced, rows_loaded: loaded, partition: None, sessions: 1 })
+}
+
+fn check_count(loaded: u64, matched: &MatchOutput) -> Result<(), LoadError> {
+    if loaded != matched.rows {
+        return Err(LoadError::CountMismatch { loaded, expected: matched.rows });
+    }
+    Ok(())
+}
+
+fn backend_pid(client: &mut postgres::Client, table: &TableName) -> Result<i32, LoadError> {
+    Ok(client.query_one("SELECT pg_backend_pid()", &[]).map_err(db("starting", table))?.get(0))
+}
+
+fn count_rows(client: &mut impl GenericClient, relation: &str) -> Result<u64, postgres::Error> {
+    let count: i64 = client.query_one(&format!("SELECT count(*) FROM {relation}"), &[])?.get(0);
+    Ok(count.max(0) as u64)
+}
+
+/// Drops the date's staging table left by a failed load, if it is ours.
+fn drop_staging(
+    client: &mut postgres::Client,
+    table: &TableName,
+    staging: &TableName,
+    date: chrono::NaiveDate,
+) -> Result<(), LoadError> {
+    match catalog::is_our_staging(client, table, staging, date).map_err(db("looking for a leftover of", table))? {
+        None => Ok(()),
+        Some(false) => Err(LoadError::NotOurs { table: staging.to_string() }),
+        Some(true) => client
+            .batch_execute(&format!("DROP TABLE {}", staging.quoted()))
+            .map_err(db("dropping a leftover staging table of", table)),
+    }
+}
+
+/// Commits, with the test hooks that pause or break the session just before.
+fn commit(
+    tx: postgres::Transaction<'_>,
+    warehouse: &SecretUrl,
+    backend: i32,
+    table: &TableName,
+) -> Result<(), LoadError> {
     if crate::failpoint::fires("load.pause") {
         // Test hook: hold the transaction open, as a slow commit would.
         std::thread::sleep(std::time::Duration::from_secs(3));
@@ -142,37 +319,5 @@ fn load_once(
             let _ = admin.execute("SELECT pg_terminate_backend($1)", &[&backend]);
         }
     }
-    tx.commit().map_err(db("committing"))?;
-    Ok(LoadOutput { table: table.to_string(), rows_replaced, rows_loaded })
-}
-
-fn copy_in(
-    tx: &mut postgres::Transaction<'_>,
-    matched: &MatchOutput,
-    table: &ddl::TableName,
-    on_bytes: &dyn Fn(u64),
-) -> Result<u64, LoadError> {
-    let path = &matched.rows_file;
-    let io_error = |source| LoadError::Io { path: path.clone(), source };
-    let file = std::fs::File::open(path).map_err(io_error)?;
-    let statement = format!("COPY {} ({}) FROM STDIN", table.quoted(), ddl::column_list());
-    let mut writer = tx.copy_in(&statement).map_err(|source| LoadError::Db {
-        action: "starting COPY",
-        table: table.to_string(),
-        source,
-    })?;
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
-    loop {
-        let chunk = reader.fill_buf().map_err(io_error)?;
-        if chunk.is_empty() {
-            break;
-        }
-        writer.write_all(chunk).map_err(io_error)?;
-        let n = chunk.len();
-        reader.consume(n);
-        on_bytes(n as u64);
-        crate::failpoint::hit("load.copying");
-    }
-    writer.flush().map_err(io_error)?;
-    writer.finish().map_err(|source| LoadError::Db { action: "COPY", table: table.to_string(), source })
+    tx.commit().map_err(db("committing", table))
 }

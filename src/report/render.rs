@@ -188,6 +188,7 @@ mod tests {
             max_reject_ratio: 0.0,
             max_pages: 10,
             vendor_url_masked: None,
+            load_sessions: 1,
         };
         let manifest = Manifest::new("r1".into(), settings);
         let text = render(&manifest, Duration::from_secs(125), "{\"a\":1}\n", "CREATE TABLE t ();");

@@ -11,7 +11,7 @@ use crate::matching::MatchOutput;
 use crate::settings::RunSettings;
 
 /// Version of the manifest layout.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The stages, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -190,7 +190,9 @@ impl Manifest {
             }
         }
         if let Some(output) = &mut self.match_output {
-            output.rows_file = in_dir(&output.rows_file, &matched);
+            for segment in &mut output.segments {
+                *segment = segment.in_dir(&matched);
+            }
             output.sample_file = in_dir(&output.sample_file, &matched);
         }
     }

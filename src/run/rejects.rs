@@ -88,6 +88,22 @@ impl RejectWriter {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Bytes recorded so far (flushed or not).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// Writes the files `parts`, one after the other, as `into`, atomically.
+pub fn combine(parts: &[&Path], into: &Path) -> std::io::Result<()> {
+    let tmp = super::atomic::tmp_path(into);
+    let mut out = BufWriter::new(super::atomic::create_private(&tmp)?);
+    for part in parts {
+        std::io::copy(&mut File::open(part)?, &mut out)?;
+    }
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    super::atomic::publish(file, &tmp, into)
 }
 
 /// Fails when `rejects` exceed `max` of all records seen from `source`.
@@ -119,6 +135,16 @@ pub fn check_ratio(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn combine_joins_the_parts_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, into) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("all"));
+        std::fs::write(&a, "1\n2\n").unwrap();
+        std::fs::write(&b, "3\n").unwrap();
+        combine(&[&a, &b], &into).unwrap();
+        assert_eq!(std::fs::read_to_string(&into).unwrap(), "1\n2\n3\n");
+    }
 
     #[test]
     fn ratio_at_the_limit_passes_and_above_fails() {

@@ -3,89 +3,106 @@
 //! At most `fan_in` runs are open at once. With more runs, they are merged
 //! level by level: each group of `fan_in` consecutive runs becomes one
 //! intermediate run, in order (so ties still resolve the same way), until few
-//! enough remain for the final streaming merge.
+//! enough remain for the final streaming merge. Records are moved as encoded
+//! bytes between reusable buffers: a merge allocates nothing per record.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::binary_heap::{BinaryHeap, PeekMut};
 use std::path::Path;
 
-use super::codec::RunRecord;
 use super::run_file::{RunFile, RunReader, RunWriter};
 use super::SortError;
+use crate::record::{header_lengths, Record, HEADER_BYTES};
 
-/// Runs merged at once.
-pub const DEFAULT_FAN_IN: usize = 64;
+/// Runs merged at once: the merge holds one read buffer per run, so this
+/// bounds its memory (128 × 64 KiB = 8 MiB a stream).
+pub const DEFAULT_FAN_IN: usize = 128;
 
-struct Head<R> {
-    record: R,
+/// The next record of one run.
+struct Head {
+    record: Vec<u8>,
     run: usize,
 }
 
-impl<R: Ord> Ord for Head<R> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: reverse, so the smallest record (then the
-        // lowest run index) comes out first.
-        other.record.cmp(&self.record).then_with(|| other.run.cmp(&self.run))
+impl Head {
+    fn sort_key(&self) -> &[u8] {
+        let sort_len = header_lengths(&self.record).map_or(0, |(sort, _)| sort);
+        &self.record[HEADER_BYTES..HEADER_BYTES + sort_len]
     }
 }
-impl<R: Ord> PartialOrd for Head<R> {
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // BinaryHeap is a max-heap: reverse, so the smallest key (then the
+        // lowest run index) comes out first.
+        other.sort_key().cmp(self.sort_key()).then_with(|| other.run.cmp(&self.run))
+    }
+}
+impl PartialOrd for Head {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<R: Ord> PartialEq for Head<R> {
+impl PartialEq for Head {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
-impl<R: Ord> Eq for Head<R> {}
+impl Eq for Head {}
 
-/// A sorted stream over several runs.
-pub struct MergeIter<R> {
-    readers: Vec<RunReader<R>>,
-    heap: BinaryHeap<Head<R>>,
-    failed: bool,
+/// A sorted stream over several runs, read one record at a time.
+pub struct Merger {
+    readers: Vec<RunReader>,
+    heap: BinaryHeap<Head>,
+    /// Intermediate runs of [`merge`] it reads, deleted when it is dropped.
+    intermediates: Vec<std::path::PathBuf>,
 }
 
-impl<R: RunRecord> MergeIter<R> {
+impl Merger {
     /// Opens every run and reads its first record.
-    fn open(runs: &[RunFile]) -> Result<MergeIter<R>, SortError> {
+    pub fn open(runs: &[RunFile]) -> Result<Merger, SortError> {
         let mut readers = Vec::with_capacity(runs.len());
         let mut heap = BinaryHeap::with_capacity(runs.len());
         for (run, file) in runs.iter().enumerate() {
             let mut reader = RunReader::open(&file.path)?;
-            if let Some(record) = reader.next_record()? {
+            let mut record = Vec::new();
+            if reader.next_into(&mut record)? {
                 heap.push(Head { record, run });
             }
             readers.push(reader);
         }
-        Ok(MergeIter { readers, heap, failed: false })
+        Ok(Merger { readers, heap, intermediates: Vec::new() })
     }
 
-    fn advance(&mut self) -> Result<Option<R>, SortError> {
-        let Some(Head { record, run }) = self.heap.pop() else {
-            return Ok(None);
+    /// The smallest record not yet passed, encoded.
+    pub fn peek_encoded(&self) -> Option<&[u8]> {
+        self.heap.peek().map(|head| head.record.as_slice())
+    }
+
+    /// The smallest record not yet passed.
+    pub fn peek(&self) -> Option<Record<'_>> {
+        self.peek_encoded().and_then(Record::decode)
+    }
+
+    /// Moves past the smallest record.
+    pub fn advance(&mut self) -> Result<(), SortError> {
+        let Some(mut head) = self.heap.peek_mut() else {
+            return Ok(());
         };
-        if let Some(next) = self.readers[run].next_record()? {
-            heap_push(&mut self.heap, next, run);
+        // Refill the head's buffer from its own run; the heap re-sorts it on drop.
+        if !self.readers[head.run].next_into(&mut head.record)? {
+            PeekMut::pop(head);
         }
-        Ok(Some(record))
+        Ok(())
     }
 }
 
-fn heap_push<R: Ord>(heap: &mut BinaryHeap<Head<R>>, record: R, run: usize) {
-    heap.push(Head { record, run });
-}
-
-impl<R: RunRecord> Iterator for MergeIter<R> {
-    type Item = Result<R, SortError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
+impl Drop for Merger {
+    fn drop(&mut self) {
+        // Best effort: a leftover is also removed with its stage directory.
+        for path in &self.intermediates {
+            let _ = std::fs::remove_file(path);
         }
-        let item = self.advance().transpose();
-        self.failed = matches!(item, Some(Err(_)));
-        item
     }
 }
 
@@ -100,12 +117,7 @@ fn is_intermediate(run: &RunFile) -> bool {
 /// earlier run), until at most `fan_in` remain. Every record is rewritten
 /// once per level: log_fan_in(runs) times. Intermediate runs are deleted once
 /// merged; the input runs are left alone.
-pub fn merge<R: RunRecord>(
-    mut runs: Vec<RunFile>,
-    scratch_dir: &Path,
-    fan_in: usize,
-    kind: &str,
-) -> Result<MergeIter<R>, SortError> {
+pub fn merge(mut runs: Vec<RunFile>, scratch_dir: &Path, fan_in: usize, kind: &str) -> Result<Merger, SortError> {
     let fan_in = fan_in.max(2);
     let mut level = 0;
     while runs.len() > fan_in {
@@ -117,9 +129,11 @@ pub fn merge<R: RunRecord>(
                 continue;
             }
             let path = scratch_dir.join(format!("{kind}-merge-{level:02}-{group_index:06}.run"));
-            let mut writer = RunWriter::<R>::create(&path, kind)?;
-            for record in MergeIter::<R>::open(group)? {
-                writer.append(&record?)?;
+            let mut writer = RunWriter::create(&path, kind)?;
+            let mut merger = Merger::open(group)?;
+            while let Some(encoded) = merger.peek_encoded() {
+                writer.append_encoded(encoded)?;
+                merger.advance()?;
             }
             next.push(writer.finish()?);
             for old in group.iter().filter(|run| is_intermediate(run)) {
@@ -128,5 +142,7 @@ pub fn merge<R: RunRecord>(
         }
         runs = next;
     }
-    MergeIter::open(&runs)
+    let mut merger = Merger::open(&runs)?;
+    merger.intermediates = runs.iter().filter(|run| is_intermediate(run)).map(|run| run.path.clone()).collect();
+    Ok(merger)
 }

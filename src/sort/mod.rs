@@ -1,24 +1,35 @@
-//! External sort under a byte budget: buffer records, spill sorted runs, merge them later.
+//! External sort under a byte budget: buffer encoded records, spill sorted
+//! runs from a background thread, merge them later.
 //!
-//! The spill loop of [`ExternalSorter`]:
-//! 1. `push` counts the record's bytes (its size plus what it owns on the heap,
-//!    plus the buffer's own capacity) against the budget;
-//! 2. when the next record would not fit, the buffer is sorted in place
-//!    (`sort_unstable`: no extra memory) and written as one run file;
-//! 3. the buffer is emptied and filling goes on;
-//! 4. `finish` spills what is left and returns the runs in order.
+//! The budget is split into two buffers. While the caller fills one, the
+//! sorter's own thread sorts the other and writes it as a run file, so the
+//! source being read (a PostgreSQL COPY stream, vendor pages) keeps flowing
+//! while a run is written:
+//!
+//! 1. `push` appends a record to the filling buffer; `fits` tells whether the
+//!    next one would pass the buffer's limit;
+//! 2. `seal(token)` hands the full buffer to the spill thread and takes the
+//!    other one (waiting for it if its run is still being written);
+//! 3. the spill thread sorts the buffer, writes the run, publishes it (fsync,
+//!    rename) and hands the buffer back with the caller's token: the token says
+//!    what the run covers (vendor pages, the last internal id), so the caller
+//!    can checkpoint exactly what is durable;
+//! 4. `finish` seals what is left and waits for every run.
 //!
 //! The runs are then merged with [`merge::merge`].
 
-pub mod codec;
+pub mod buffer;
 pub mod merge;
 pub mod run_file;
 
-use std::mem::size_of;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
-use codec::RunRecord;
+use buffer::Buffer;
 use run_file::{RunFile, RunWriter};
+
+use crate::record::Record;
 
 /// A failure of the sorter or of reading its runs.
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +43,6 @@ pub enum SortError {
         #[source]
         source: std::io::Error,
     },
-    /// The csv layer failed.
-    #[error("CSV error on {path}")]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: csv::Error,
-    },
     /// A run file is not what the sorter wrote.
     #[error("run file {path} is damaged: {reason}")]
     Corrupt {
@@ -48,6 +50,12 @@ pub enum SortError {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+    /// The spill thread could not be started or stopped without answering.
+    #[error("the {kind} sorter's spill thread failed")]
+    SpillThread {
+        /// The sorter's kind.
+        kind: String,
     },
 }
 
@@ -58,175 +66,263 @@ pub struct SortStats {
     pub records: u64,
     /// Run files written.
     pub runs_written: u64,
-    /// Most bytes held at once.
+    /// Most bytes held at once, both buffers together.
     pub peak_bytes: u64,
 }
 
-/// Sorts any number of records under `budget_bytes`, spilling runs to a directory.
-pub struct ExternalSorter<R> {
+/// What [`Sorter::finish`] returns: the last spills, every run in order,
+/// and the sort's figures.
+pub type Finished<T> = (Vec<Spilled<T>>, Vec<RunFile>, SortStats);
+
+/// A sealed buffer whose run is now published; `run` is `None` when the
+/// buffer held no record. `token` is what the caller sealed it with.
+#[derive(Debug)]
+pub struct Spilled<T> {
+    /// The run written.
+    pub run: Option<RunFile>,
+    /// The caller's token.
+    pub token: T,
+}
+
+struct Job<T> {
+    buffer: Buffer,
+    path: PathBuf,
+    token: T,
+}
+
+struct Done<T> {
+    result: Result<Option<RunFile>, SortError>,
+    buffer: Buffer,
+    token: T,
+}
+
+/// Sorts any number of records under a byte budget, spilling runs to a directory.
+pub struct Sorter<T: Send + 'static = ()> {
     dir: PathBuf,
     kind: String,
-    budget_bytes: usize,
-    buffer: Vec<R>,
-    heap_bytes: usize,
+    filling: Buffer,
+    spare: Option<Buffer>,
+    /// Bytes of the buffer the spill thread holds.
+    spilling_bytes: usize,
+    jobs: Option<mpsc::Sender<Job<T>>>,
+    done: mpsc::Receiver<Done<T>>,
+    worker: Option<JoinHandle<()>>,
     runs: Vec<RunFile>,
     stats: SortStats,
 }
 
-impl<R: RunRecord> ExternalSorter<R> {
-    /// A sorter writing runs named `<kind>-NNNNNN.run` into `dir`.
-    pub fn new(dir: &Path, kind: &str, budget_bytes: u64) -> ExternalSorter<R> {
-        ExternalSorter {
-            dir: dir.to_path_buf(),
-            kind: kind.to_string(),
-            budget_bytes: usize::try_from(budget_bytes).unwrap_or(usize::MAX),
-            buffer: Vec::new(),
-            heap_bytes: 0,
-            runs: Vec::new(),
-            stats: SortStats::default(),
-        }
+impl<T: Send + 'static> Sorter<T> {
+    /// A sorter writing runs named `<kind>-NNNNNN.run` into `dir`, holding at
+    /// most `budget_bytes` of records (two buffers of half that).
+    pub fn new(dir: &Path, kind: &str, budget_bytes: u64) -> Result<Sorter<T>, SortError> {
+        Sorter::with_runs(dir, kind, budget_bytes, Vec::new())
     }
 
     /// A sorter that continues after `runs` (from a checkpoint): new runs are
     /// numbered after them.
-    pub fn with_runs(dir: &Path, kind: &str, budget_bytes: u64, runs: Vec<RunFile>) -> ExternalSorter<R> {
-        let mut sorter = ExternalSorter::new(dir, kind, budget_bytes);
-        sorter.stats.runs_written = runs.len() as u64;
-        sorter.stats.records = runs.iter().map(|r| r.records).sum();
-        sorter.runs = runs;
-        sorter
+    pub fn with_runs(dir: &Path, kind: &str, budget_bytes: u64, runs: Vec<RunFile>) -> Result<Sorter<T>, SortError> {
+        let half = usize::try_from(budget_bytes / 2).unwrap_or(usize::MAX);
+        let (jobs, job_queue) = mpsc::channel::<Job<T>>();
+        let (done_sender, done) = mpsc::channel::<Done<T>>();
+        let spill_kind = kind.to_string();
+        let worker = std::thread::Builder::new()
+            .name(format!("sort-{kind}"))
+            .spawn(move || {
+                for job in job_queue {
+                    let Job { mut buffer, path, token } = job;
+                    let result = spill(&mut buffer, &path, &spill_kind);
+                    buffer.clear();
+                    if done_sender.send(Done { result, buffer, token }).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|_| SortError::SpillThread { kind: kind.to_string() })?;
+        let stats = SortStats { records: runs.iter().map(|r| r.records).sum(), runs_written: runs.len() as u64, peak_bytes: 0 };
+        Ok(Sorter {
+            dir: dir.to_path_buf(),
+            kind: kind.to_string(),
+            filling: Buffer::new(half),
+            spare: Some(Buffer::new(half)),
+            spilling_bytes: 0,
+            jobs: Some(jobs),
+            done,
+            worker: Some(worker),
+            runs,
+            stats,
+        })
     }
 
-    /// The runs written so far, in order.
+    /// The runs published so far, in order.
     pub fn runs(&self) -> &[RunFile] {
         &self.runs
     }
 
-    /// Whether records owning `bytes` more would overflow the budget: the
-    /// caller may spill first, to keep a batch (a page) within one run.
-    pub fn needs_spill_for(&self, bytes: usize) -> bool {
-        !self.buffer.is_empty() && self.reserved_bytes() + bytes > self.budget_bytes
+    /// Whether a record of `encoded_len` bytes fits in the filling buffer.
+    /// An empty buffer takes any record (see [`push`](Sorter::push)).
+    pub fn fits(&self, encoded_len: usize) -> bool {
+        self.filling.is_empty() || self.filling.fits(encoded_len)
     }
 
-    /// Bytes held now: the buffer's capacity plus what its records own.
-    pub fn reserved_bytes(&self) -> usize {
-        self.buffer.capacity() * size_of::<R>() + self.heap_bytes
+    /// Whether the filling buffer holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.filling.is_empty()
     }
 
-    /// Adds a record, spilling a run first if it would not fit.
-    pub fn push(&mut self, record: R) -> Result<(), SortError> {
-        let owned = record.memory_bytes() - size_of::<R>();
-        if !self.buffer.is_empty() && self.reserved_bytes() + owned + self.growth_bytes() > self.budget_bytes {
-            self.spill()?;
-        }
-        if self.buffer.len() == self.buffer.capacity() {
-            self.grow(owned);
-        }
-        self.heap_bytes += owned;
-        self.buffer.push(record);
+    /// Appends a record to the filling buffer. Callers seal first when it
+    /// does not [`fit`](Sorter::fits); a record larger than a whole buffer
+    /// goes into an empty one, which should then be sealed at once.
+    pub fn push(&mut self, record: Record<'_>) {
+        self.filling.push(record);
         self.stats.records += 1;
-        self.stats.peak_bytes = self.stats.peak_bytes.max(self.reserved_bytes() as u64);
+        let held = self.filling.reserved_bytes() + self.spilling_bytes;
+        let held = held + self.spare.as_ref().map_or(0, Buffer::reserved_bytes);
+        self.stats.peak_bytes = self.stats.peak_bytes.max(held as u64);
+    }
+
+    /// Hands the filling buffer to the spill thread with `token`, waiting
+    /// for the other buffer if its run is still being written. Returns the
+    /// spills that completed meanwhile, in order.
+    pub fn seal(&mut self, token: T) -> Result<Vec<Spilled<T>>, SortError> {
+        let mut completed = Vec::new();
+        let next = match self.spare.take() {
+            Some(buffer) => buffer,
+            None => self.receive(&mut completed)?,
+        };
+        let full = std::mem::replace(&mut self.filling, next);
+        self.spilling_bytes = full.reserved_bytes();
+        let path = self.dir.join(format!("{}-{:06}.run", self.kind, self.stats.runs_written + 1));
+        // Numbered now: runs are published in the order they are sealed.
+        self.stats.runs_written += u64::from(!full.is_empty());
+        let job = Job { buffer: full, path, token };
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+        if !sent {
+            return Err(self.thread_failed());
+        }
+        while let Ok(done) = self.done.try_recv() {
+            self.spare = Some(self.complete(done, &mut completed)?);
+        }
+        Ok(completed)
+    }
+
+    /// Seals what is left with `token`, waits for every run, and returns the
+    /// last spills, all runs (in order) and the sort's figures.
+    pub fn finish(mut self, token: T) -> Result<Finished<T>, SortError> {
+        let mut completed = self.seal(token)?;
+        self.jobs = None;
+        while self.spare.is_none() {
+            let buffer = self.receive(&mut completed)?;
+            self.spare = Some(buffer);
+        }
+        if let Some(worker) = self.worker.take() {
+            worker.join().map_err(|_| self.thread_failed())?;
+        }
+        Ok((completed, std::mem::take(&mut self.runs), self.stats))
+    }
+
+    /// Waits for the spill thread's next completion; returns its buffer.
+    fn receive(&mut self, completed: &mut Vec<Spilled<T>>) -> Result<Buffer, SortError> {
+        let done = self.done.recv().map_err(|_| self.thread_failed())?;
+        self.complete(done, completed)
+    }
+
+    fn complete(&mut self, done: Done<T>, completed: &mut Vec<Spilled<T>>) -> Result<Buffer, SortError> {
+        let run = done.result?;
+        self.spilling_bytes = 0;
+        if let Some(run) = &run {
+            self.runs.push(run.clone());
+        }
+        completed.push(Spilled { run, token: done.token });
+        Ok(done.buffer)
+    }
+
+    fn thread_failed(&self) -> SortError {
+        SortError::SpillThread { kind: self.kind.clone() }
+    }
+}
+
+impl Sorter<()> {
+    /// Appends a record, sealing the filling buffer first when it would not fit.
+    pub fn push_auto(&mut self, record: Record<'_>) -> Result<(), SortError> {
+        if !self.fits(record.encoded_len()) {
+            self.seal(())?;
+        }
+        self.push(record);
         Ok(())
     }
+}
 
-    /// Extra bytes the next push would need for the buffer to grow.
-    fn growth_bytes(&self) -> usize {
-        if self.buffer.len() < self.buffer.capacity() {
-            0
-        } else {
-            size_of::<R>()
+impl<T: Send + 'static> Drop for Sorter<T> {
+    fn drop(&mut self) {
+        // Stop the spill thread after the job it has (if any).
+        self.jobs = None;
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
         }
     }
+}
 
-    /// Grows the buffer by up to double, never past what the budget leaves.
-    fn grow(&mut self, incoming: usize) {
-        let slot = size_of::<R>().max(1);
-        let left = self.budget_bytes.saturating_sub(self.heap_bytes + incoming) / slot;
-        let needed = self.buffer.len() + 1;
-        let wanted = (self.buffer.capacity() * 2).max(16).min(left).max(needed);
-        self.buffer.reserve_exact(wanted - self.buffer.len());
+/// Sorts `buffer` and writes it as the run at `path` (nothing when empty).
+fn spill(buffer: &mut Buffer, path: &Path, kind: &str) -> Result<Option<RunFile>, SortError> {
+    if buffer.is_empty() {
+        return Ok(None);
     }
-
-    /// Sorts the buffer and writes it as the next run (nothing when empty).
-    pub fn spill(&mut self) -> Result<(), SortError> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        self.buffer.sort_unstable();
-        let path = self.dir.join(format!("{}-{:06}.run", self.kind, self.runs.len() + 1));
-        let mut writer = RunWriter::create(&path, &self.kind)?;
-        for record in &self.buffer {
-            writer.append(record)?;
-        }
-        self.runs.push(writer.finish()?);
-        self.stats.runs_written += 1;
-        self.buffer.clear();
-        self.heap_bytes = 0;
-        Ok(())
+    buffer.sort();
+    let mut writer = RunWriter::create(path, kind)?;
+    for encoded in buffer.encoded() {
+        writer.append_encoded(encoded)?;
     }
-
-    /// Spills what is left and returns the runs (in the order written) with
-    /// the sort's figures. Frees the buffer.
-    pub fn finish(mut self) -> Result<(Vec<RunFile>, SortStats), SortError> {
-        self.spill()?;
-        Ok((std::mem::take(&mut self.runs), self.stats))
-    }
+    writer.finish().map(Some)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::merge::merge;
+    use super::merge::{merge, Merger};
     use super::*;
-    use crate::model::{InternalUser, Keyed};
 
-    fn user(id: i64, key: String) -> Keyed<InternalUser> {
-        let firstname = Some("x".repeat((id % 7) as usize));
-        Keyed { key, user: InternalUser { firstname, ..InternalUser::with_id(id) } }
+    /// Records with random, unique sort keys (a counter follows the random part).
+    fn shuffled(n: usize, seed: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        (0..n)
+            .map(|i| {
+                let sort = format!("k{:03}-{i:06}", rng.u32(0..500)).into_bytes();
+                let payload = vec![b'p'; rng.usize(0..40)];
+                (sort, payload)
+            })
+            .collect()
     }
 
-    fn shuffled(n: i64) -> Vec<Keyed<InternalUser>> {
-        let mut rng = fastrand::Rng::with_seed(7);
-        (0..n).map(|id| user(id, format!("k{}", rng.u32(0..500)))).collect()
+    type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn drain(mut merger: Merger) -> Result<Records, SortError> {
+        let mut out = Vec::new();
+        while let Some(record) = merger.peek() {
+            out.push((record.sort.to_vec(), record.payload.to_vec()));
+            merger.advance()?;
+        }
+        Ok(out)
+    }
+
+    fn sort_all(dir: &Path, input: &[(Vec<u8>, Vec<u8>)], budget: u64) -> (Vec<RunFile>, SortStats) {
+        let mut sorter = Sorter::new(dir, "t", budget).unwrap();
+        for (sort, payload) in input {
+            sorter.push_auto(Record { sort, payload }).unwrap();
+        }
+        let (_, runs, stats) = sorter.finish(()).unwrap();
+        (runs, stats)
     }
 
     #[test]
     fn tiny_budget_spills_many_runs_and_merges_to_a_plain_sort() {
         let dir = tempfile::tempdir().unwrap();
-        let input = shuffled(5_000);
-        let mut sorter = ExternalSorter::new(dir.path(), "internal", 64 * 1024);
-        for r in input.clone() {
-            sorter.push(r).unwrap();
-            assert!(sorter.reserved_bytes() <= 64 * 1024, "over budget: {}", sorter.reserved_bytes());
-        }
-        let (runs, stats) = sorter.finish().unwrap();
-        assert!(stats.runs_written > 1, "{stats:?}");
+        let input = shuffled(5_000, 7);
+        let (runs, stats) = sort_all(dir.path(), &input, 64 * 1024);
+        assert!(stats.runs_written > 3, "{stats:?}");
+        assert!(stats.peak_bytes <= 64 * 1024, "{stats:?}");
         assert_eq!(runs.len() as u64, stats.runs_written);
         assert_eq!(runs.iter().map(|r| r.records).sum::<u64>(), 5_000);
-        // fan-in 3 forces several intermediate passes.
-        let merged: Vec<_> =
-            merge::<Keyed<InternalUser>>(runs, dir.path(), 3, "internal").unwrap().collect::<Result<_, _>>().unwrap();
-        let mut expected = input;
-        expected.sort();
-        assert_eq!(merged, expected);
-    }
-
-    #[test]
-    fn level_merge_keeps_input_runs_and_equals_a_plain_sort() {
-        let dir = tempfile::tempdir().unwrap();
-        let input = shuffled(4_000);
-        let mut runs = Vec::new();
-        // 10 runs with fan-in 3: levels of 4, then 2, then the final merge.
-        for (n, chunk) in input.chunks(400).enumerate() {
-            let mut sorted = chunk.to_vec();
-            sorted.sort();
-            let mut writer = run_file::RunWriter::create(&dir.path().join(format!("in-{n:02}.run")), "t").unwrap();
-            for r in &sorted {
-                writer.append(r).unwrap();
-            }
-            runs.push(writer.finish().unwrap());
-        }
-        let merged: Vec<_> =
-            merge::<Keyed<InternalUser>>(runs.clone(), dir.path(), 3, "t").unwrap().collect::<Result<_, _>>().unwrap();
+        // Fan-in 3 forces several intermediate passes.
+        let merged = drain(merge(runs.clone(), dir.path(), 3, "t").unwrap()).unwrap();
         let mut expected = input;
         expected.sort();
         assert_eq!(merged, expected);
@@ -234,44 +330,67 @@ mod tests {
     }
 
     #[test]
-    fn budget_is_released_after_a_spill() {
+    fn tokens_come_back_in_order_each_with_the_run_it_sealed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sorter = ExternalSorter::new(dir.path(), "internal", 64 * 1024);
-        for r in shuffled(3_000) {
-            sorter.push(r).unwrap();
+        let mut sorter: Sorter<usize> = Sorter::new(dir.path(), "t", 1 << 20).unwrap();
+        let mut spilled = Vec::new();
+        for batch in 0..5 {
+            for (sort, payload) in shuffled(10 * batch, batch as u64) {
+                sorter.push(Record { sort: &sort, payload: &payload });
+            }
+            spilled.extend(sorter.seal(batch).unwrap());
         }
-        sorter.spill().unwrap();
-        assert_eq!(sorter.heap_bytes, 0);
-        assert!(sorter.buffer.is_empty());
+        let (last, runs, _) = sorter.finish(99).unwrap();
+        spilled.extend(last);
+        let tokens: Vec<usize> = spilled.iter().map(|s| s.token).collect();
+        assert_eq!(tokens, vec![0, 1, 2, 3, 4, 99]);
+        // Empty buffers (batch 0, the final seal) publish no run.
+        let records: Vec<Option<u64>> = spilled.iter().map(|s| s.run.as_ref().map(|r| r.records)).collect();
+        assert_eq!(records, vec![None, Some(10), Some(20), Some(30), Some(40), None]);
+        assert_eq!(runs.len(), 4);
+    }
+
+    #[test]
+    fn a_record_larger_than_a_buffer_is_sorted_with_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut input = shuffled(500, 3);
+        input.push((b"k250-big".to_vec(), vec![b'x'; 100_000]));
+        let (runs, _) = sort_all(dir.path(), &input, 64 * 1024);
+        let mut expected = input;
+        expected.sort();
+        assert_eq!(drain(merge(runs, dir.path(), 64, "t").unwrap()).unwrap(), expected);
     }
 
     #[test]
     fn empty_input_writes_no_run() {
         let dir = tempfile::tempdir().unwrap();
-        let sorter = ExternalSorter::<Keyed<InternalUser>>::new(dir.path(), "internal", 1 << 20);
-        let (runs, stats) = sorter.finish().unwrap();
+        let (runs, stats) = sort_all(dir.path(), &[], 1 << 20);
         assert!(runs.is_empty());
         assert_eq!(stats.records, 0);
-        let merged: Vec<_> = merge::<Keyed<InternalUser>>(runs, dir.path(), 64, "internal").unwrap().collect();
-        assert!(merged.is_empty());
+        assert!(drain(merge(runs, dir.path(), 64, "t").unwrap()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_continued_sorter_numbers_its_runs_after_the_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, _) = sort_all(dir.path(), &shuffled(100, 1), 1 << 20);
+        let mut sorter = Sorter::with_runs(dir.path(), "t", 1 << 20, old.clone()).unwrap();
+        sorter.push(Record { sort: b"z", payload: b"" });
+        let (_, runs, stats) = sorter.finish(()).unwrap();
+        assert_eq!(runs.len(), old.len() + 1);
+        assert_eq!(runs[..old.len()], old[..]);
+        assert!(runs.last().unwrap().path.ends_with(format!("t-{:06}.run", old.len() + 1)));
+        assert_eq!(stats.records, 101);
     }
 
     #[test]
     fn merge_of_a_damaged_run_fails_instead_of_losing_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sorter = ExternalSorter::new(dir.path(), "internal", 64 * 1024);
-        for r in shuffled(3_000) {
-            sorter.push(r).unwrap();
-        }
-        let (runs, _) = sorter.finish().unwrap();
-        // Cut exactly the end row: every record left is whole.
+        let (runs, _) = sort_all(dir.path(), &shuffled(3_000, 9), 64 * 1024);
         let victim = &runs[1].path;
-        let text = std::fs::read_to_string(victim).unwrap();
-        let end_row = text.trim_end().rfind('\n').unwrap() + 1;
-        assert!(text[end_row..].starts_with("end,"));
-        std::fs::write(victim, &text[..end_row]).unwrap();
-        let result: Result<Vec<_>, _> =
-            merge::<Keyed<InternalUser>>(runs, dir.path(), 64, "internal").unwrap().collect();
-        assert!(result.is_err());
+        let bytes = std::fs::read(victim).unwrap();
+        // Cut exactly the trailer: every record left is whole.
+        std::fs::write(victim, &bytes[..bytes.len() - 20]).unwrap();
+        assert!(drain(merge(runs, dir.path(), 64, "t").unwrap()).is_err());
     }
 }

@@ -1,24 +1,28 @@
 //! One sorted run on disk: `RunWriter` appends and publishes it, `RunReader` streams it back.
 //!
-//! Layout (CSV): a header row `vendor-match-run,<version>,<kind>`, one row per
-//! record, then an end row `end,<count>`. A run without its end row, or whose
-//! count disagrees, is reported as truncated instead of read as a short run.
+//! Layout: a header (`vmrun` magic, format version, kind), the encoded
+//! records back to back (see [`crate::record`]), then a trailer: eight `0xff`
+//! bytes (no record header can hold them), the record count and a CRC-32 of
+//! every byte before the trailer. A run that ends early, holds more, or whose bytes
+//! changed is reported as damaged, never read as a shorter run.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
-use std::marker::PhantomData;
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
-use csv::ByteRecord;
-
-use super::codec::{CodecError, RowDecoder, RowEncoder, RunRecord};
 use super::SortError;
+use crate::record::{header_lengths, Record, HEADER_BYTES};
 use crate::run::atomic;
 
-const MAGIC: &[u8] = b"vendor-match-run";
-const VERSION: &[u8] = b"1";
-const END: &[u8] = b"end";
-const IO_BUFFER_BYTES: usize = 64 * 1024;
+const MAGIC: &[u8; 5] = b"vmrun";
+const VERSION: u8 = 2;
+const TRAILER_MARK: [u8; HEADER_BYTES] = [0xff; HEADER_BYTES];
+/// Largest sort key or payload a run may hold: far above any real record,
+/// low enough that a damaged length is refused before allocating.
+const MAX_PART_BYTES: usize = 1 << 30;
+const WRITE_BUFFER_BYTES: usize = 256 * 1024;
+/// Read buffer of one run: the merge holds one per run it reads.
+pub const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// A finished run file and how many records it holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -46,58 +50,67 @@ pub fn in_dir(path: &Path, dir: &Path) -> PathBuf {
 }
 
 /// Writes records to `<path>.tmp`; `finish` makes it durable under `<path>`.
-pub struct RunWriter<R> {
+pub struct RunWriter {
     path: PathBuf,
     tmp: PathBuf,
-    writer: csv::Writer<BufWriter<File>>,
-    encoder: RowEncoder,
+    out: BufWriter<File>,
+    crc: crc32fast::Hasher,
     records: u64,
-    _record: PhantomData<R>,
 }
 
-impl<R: RunRecord> RunWriter<R> {
+impl RunWriter {
     /// Starts a run of `kind` records that will be published at `path`.
-    pub fn create(path: &Path, kind: &str) -> Result<RunWriter<R>, SortError> {
+    pub fn create(path: &Path, kind: &str) -> Result<RunWriter, SortError> {
         let tmp = atomic::tmp_path(path);
         let file = atomic::create_private(&tmp).map_err(|source| SortError::Io { path: tmp.clone(), source })?;
-        let mut writer = csv::WriterBuilder::new()
-            .flexible(true)
-            .has_headers(false)
-            .from_writer(BufWriter::with_capacity(IO_BUFFER_BYTES, file));
-        writer
-            .write_record([MAGIC, VERSION, kind.as_bytes()])
-            .map_err(|source| SortError::Csv { path: tmp.clone(), source })?;
-        Ok(RunWriter {
+        let mut writer = RunWriter {
             path: path.to_path_buf(),
             tmp,
-            writer,
-            encoder: RowEncoder::default(),
+            out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, file),
+            crc: crc32fast::Hasher::new(),
             records: 0,
-            _record: PhantomData,
-        })
+        };
+        let kind = &kind.as_bytes()[..kind.len().min(255)];
+        let mut header = MAGIC.to_vec();
+        header.extend_from_slice(&[VERSION, kind.len() as u8]);
+        header.extend_from_slice(kind);
+        writer.crc.update(&header);
+        writer.write(&header)?;
+        Ok(writer)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), SortError> {
+        self.out.write_all(bytes).map_err(|source| SortError::Io { path: self.tmp.clone(), source })
+    }
+
+    /// Appends one encoded record (records must come in sorted order).
+    pub fn append_encoded(&mut self, encoded: &[u8]) -> Result<(), SortError> {
+        self.crc.update(encoded);
+        self.records += 1;
+        self.write(encoded)
     }
 
     /// Appends one record (records must come in sorted order).
-    pub fn append(&mut self, record: &R) -> Result<(), SortError> {
-        self.encoder.clear();
-        record.encode(&mut self.encoder);
-        self.writer
-            .write_byte_record(self.encoder.row())
-            .map_err(|source| SortError::Csv { path: self.tmp.clone(), source })?;
+    pub fn append(&mut self, record: Record<'_>) -> Result<(), SortError> {
+        let mut header = [0u8; HEADER_BYTES];
+        header[..4].copy_from_slice(&(record.sort.len() as u32).to_le_bytes());
+        header[4..].copy_from_slice(&(record.payload.len() as u32).to_le_bytes());
+        for part in [&header[..], record.sort, record.payload] {
+            self.crc.update(part);
+            self.write(part)?;
+        }
         self.records += 1;
         Ok(())
     }
 
-    /// Writes the end row, fsyncs and renames the file into place.
+    /// Writes the trailer, fsyncs and renames the file into place.
     pub fn finish(mut self) -> Result<RunFile, SortError> {
-        let count = self.records.to_string();
-        self.writer
-            .write_record([END, count.as_bytes()])
-            .map_err(|source| SortError::Csv { path: self.tmp.clone(), source })?;
-        let buffered =
-            self.writer.into_inner().map_err(|e| SortError::Io { path: self.tmp.clone(), source: e.into_error() })?;
+        let mut trailer = TRAILER_MARK.to_vec();
+        trailer.extend_from_slice(&self.records.to_le_bytes());
+        trailer.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
+        self.write(&trailer)?;
         let file =
-            buffered.into_inner().map_err(|e| SortError::Io { path: self.tmp.clone(), source: e.into_error() })?;
+            self.out.into_inner().map_err(|e| SortError::Io { path: self.tmp.clone(), source: e.into_error() })?;
         crate::failpoint::hit("sort.run_unpublished");
         atomic::publish(file, &self.tmp, &self.path)
             .map_err(|source| SortError::Io { path: self.path.clone(), source })?;
@@ -105,69 +118,101 @@ impl<R: RunRecord> RunWriter<R> {
     }
 }
 
-/// Streams the records of one run file, checking its header and end row.
-pub struct RunReader<R> {
+/// Streams the encoded records of one run file, checking its header and trailer.
+pub struct RunReader {
     path: PathBuf,
-    reader: csv::Reader<BufReader<File>>,
-    row: ByteRecord,
+    input: BufReader<File>,
+    crc: crc32fast::Hasher,
     records: u64,
     done: bool,
-    _record: PhantomData<R>,
 }
 
-impl<R: RunRecord> RunReader<R> {
+impl RunReader {
     /// Opens `path` and checks its header.
-    pub fn open(path: &Path) -> Result<RunReader<R>, SortError> {
+    pub fn open(path: &Path) -> Result<RunReader, SortError> {
         let file = File::open(path).map_err(|source| SortError::Io { path: path.to_path_buf(), source })?;
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(BufReader::with_capacity(IO_BUFFER_BYTES, file));
-        let mut row = ByteRecord::new();
-        let ok =
-            reader.read_byte_record(&mut row).map_err(|source| SortError::Csv { path: path.to_path_buf(), source })?;
-        if !ok || row.get(0) != Some(MAGIC) || row.get(1) != Some(VERSION) {
-            return Err(SortError::Corrupt {
-                path: path.to_path_buf(),
-                reason: "not a vendor-match run file (bad header)".into(),
-            });
+        let mut reader = RunReader {
+            path: path.to_path_buf(),
+            input: BufReader::with_capacity(READ_BUFFER_BYTES, file),
+            crc: crc32fast::Hasher::new(),
+            records: 0,
+            done: false,
+        };
+        let mut head = [0u8; 7];
+        let complete = reader.read_full(&mut head)?;
+        if !complete || &head[..5] != MAGIC || head[5] != VERSION {
+            return Err(reader.corrupt("not a vendor-match run file of this version (bad header)".into()));
         }
-        Ok(RunReader { path: path.to_path_buf(), reader, row, records: 0, done: false, _record: PhantomData })
+        let mut kind = vec![0u8; usize::from(head[6])];
+        if !reader.read_full(&mut kind)? && !kind.is_empty() {
+            return Err(reader.corrupt("truncated header".into()));
+        }
+        // The header is checksummed too: a changed kind is damage like any other.
+        reader.crc.update(&head);
+        reader.crc.update(&kind);
+        Ok(reader)
     }
 
-    /// The next record, `None` at a verified end, or an error.
-    pub fn next_record(&mut self) -> Result<Option<R>, SortError> {
+    /// Reads exactly `buf.len()` bytes; `false` at a clean end of file
+    /// before the first byte, an error when the file ends inside.
+    fn read_full(&mut self, buf: &mut [u8]) -> Result<bool, SortError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.input.read(&mut buf[filled..]) {
+                Ok(0) if filled == 0 => return Ok(false),
+                Ok(0) => return Err(self.corrupt(format!("truncated inside record {}", self.records + 1))),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(source) => return Err(SortError::Io { path: self.path.clone(), source }),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Reads the next encoded record into `record` (replacing its contents);
+    /// `false` at the verified end of the run.
+    pub fn next_into(&mut self, record: &mut Vec<u8>) -> Result<bool, SortError> {
         if self.done {
-            return Ok(None);
+            return Ok(false);
         }
-        let more = self
-            .reader
-            .read_byte_record(&mut self.row)
-            .map_err(|source| SortError::Csv { path: self.path.clone(), source })?;
-        if !more {
-            return Err(self.corrupt(format!("truncated after {} records: no end row", self.records)));
+        let mut header = [0u8; HEADER_BYTES];
+        if !self.read_full(&mut header)? {
+            return Err(self.corrupt(format!("truncated after {} records: no trailer", self.records)));
         }
-        if self.row.len() == 2 && self.row.get(0) == Some(END) {
-            return self.check_end().map(|()| None);
+        if header == TRAILER_MARK {
+            self.check_trailer()?;
+            return Ok(false);
         }
-        let record = R::decode(&mut RowDecoder::new(&self.row))
-            .map_err(|e: CodecError| self.corrupt(format!("record {}: {e}", self.records + 1)))?;
+        let (sort_len, payload_len) = header_lengths(&header).unwrap_or_default();
+        if sort_len > MAX_PART_BYTES || payload_len > MAX_PART_BYTES {
+            return Err(self.corrupt(format!("record {} has an impossible length", self.records + 1)));
+        }
+        record.clear();
+        record.extend_from_slice(&header);
+        record.resize(HEADER_BYTES + sort_len + payload_len, 0);
+        if !self.read_full(&mut record[HEADER_BYTES..])? && sort_len + payload_len > 0 {
+            return Err(self.corrupt(format!("truncated inside record {}", self.records + 1)));
+        }
+        self.crc.update(record);
         self.records += 1;
-        Ok(Some(record))
+        Ok(true)
     }
 
-    fn check_end(&mut self) -> Result<(), SortError> {
-        let expected = std::str::from_utf8(&self.row[1]).ok().and_then(|s| s.parse::<u64>().ok());
-        if expected != Some(self.records) {
-            return Err(self.corrupt(format!("end row says {:?} records, read {}", expected, self.records)));
+    fn check_trailer(&mut self) -> Result<(), SortError> {
+        let mut trailer = [0u8; 12];
+        if !self.read_full(&mut trailer)? {
+            return Err(self.corrupt("truncated trailer".into()));
         }
-        let mut extra = ByteRecord::new();
-        let trailing = self
-            .reader
-            .read_byte_record(&mut extra)
-            .map_err(|source| SortError::Csv { path: self.path.clone(), source })?;
-        if trailing {
-            return Err(self.corrupt("data after the end row".into()));
+        let count = u64::from_le_bytes(trailer[..8].try_into().unwrap_or_default());
+        let crc = u32::from_le_bytes(trailer[8..].try_into().unwrap_or_default());
+        if count != self.records {
+            return Err(self.corrupt(format!("trailer says {count} records, read {}", self.records)));
+        }
+        if crc != self.crc.clone().finalize() {
+            return Err(self.corrupt("checksum mismatch: the file's bytes changed".into()));
+        }
+        if self.read_full(&mut [0u8; 1])? {
+            return Err(self.corrupt("data after the trailer".into()));
         }
         self.done = true;
         Ok(())
@@ -178,31 +223,30 @@ impl<R: RunRecord> RunReader<R> {
     }
 }
 
-impl<R: RunRecord> Iterator for RunReader<R> {
-    type Item = Result<R, SortError>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_record().transpose()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{InternalUser, Keyed};
 
-    fn user(id: i64) -> Keyed<InternalUser> {
-        Keyed {
-            key: format!("k{id:03}"),
-            user: InternalUser { firstname: Some("a".into()), ..InternalUser::with_id(id) },
-        }
+    fn key(n: u64) -> Vec<u8> {
+        format!("k{n:04}").into_bytes()
     }
 
-    fn write_run(dir: &Path, n: i64) -> RunFile {
+    fn write_run(dir: &Path, n: u64) -> RunFile {
         let mut w = RunWriter::create(&dir.join("r.run"), "internal").unwrap();
-        for id in 0..n {
-            w.append(&user(id)).unwrap();
+        for i in 0..n {
+            w.append(Record { sort: &key(i), payload: b"payload" }).unwrap();
         }
         w.finish().unwrap()
+    }
+
+    fn read_all(path: &Path) -> Result<Vec<Vec<u8>>, SortError> {
+        let mut reader = RunReader::open(path)?;
+        let mut out = Vec::new();
+        let mut record = Vec::new();
+        while reader.next_into(&mut record)? {
+            out.push(Record::decode(&record).unwrap().sort.to_vec());
+        }
+        Ok(out)
     }
 
     #[test]
@@ -211,52 +255,38 @@ mod tests {
         let run = write_run(dir.path(), 50);
         assert_eq!(run.records, 50);
         assert!(!atomic::tmp_path(&run.path).exists());
-        let back: Vec<_> =
-            RunReader::<Keyed<InternalUser>>::open(&run.path).unwrap().collect::<Result<_, _>>().unwrap();
-        assert_eq!(back, (0..50).map(user).collect::<Vec<_>>());
+        assert_eq!(read_all(&run.path).unwrap(), (0..50).map(key).collect::<Vec<_>>());
     }
 
     #[test]
-    fn truncated_run_is_an_error_not_a_short_read() {
+    fn an_empty_run_reads_as_empty() {
         let dir = tempfile::tempdir().unwrap();
-        let run = write_run(dir.path(), 50);
+        let run = write_run(dir.path(), 0);
+        assert_eq!(read_all(&run.path).unwrap(), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn a_run_cut_anywhere_is_an_error_not_a_short_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = write_run(dir.path(), 20);
         let bytes = std::fs::read(&run.path).unwrap();
-        std::fs::write(&run.path, &bytes[..bytes.len() / 2]).unwrap();
-        let result: Result<Vec<_>, _> = RunReader::<Keyed<InternalUser>>::open(&run.path).unwrap().collect();
-        let err = result.unwrap_err().to_string();
-        assert!(err.contains("truncated") || err.contains("record"), "{err}");
-    }
-
-    #[test]
-    fn run_missing_only_its_end_row_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let run = write_run(dir.path(), 3);
-        let text = std::fs::read_to_string(&run.path).unwrap();
-        let cut = text.trim_end().rfind('\n').unwrap();
-        std::fs::write(&run.path, &text[..=cut]).unwrap();
-        let result: Result<Vec<_>, _> = RunReader::<Keyed<InternalUser>>::open(&run.path).unwrap().collect();
-        assert!(result.unwrap_err().to_string().contains("truncated"));
+        for cut in 0..bytes.len() {
+            std::fs::write(&run.path, &bytes[..cut]).unwrap();
+            assert!(read_all(&run.path).is_err(), "cut at {cut} of {} read as a run", bytes.len());
+        }
     }
 
     proptest::proptest! {
         #[test]
-        fn a_damaged_run_reads_as_records_or_an_error_never_a_panic(
-            cut in 0usize..2_000,
-            byte in proptest::num::u8::ANY,
-        ) {
+        fn a_changed_byte_is_caught(at in 0usize..10_000, byte in proptest::num::u8::ANY) {
             let dir = tempfile::tempdir().unwrap();
             let run = write_run(dir.path(), 20);
             let mut bytes = std::fs::read(&run.path).unwrap();
-            let at = cut % bytes.len();
+            let at = at % bytes.len();
+            proptest::prop_assume!(bytes[at] != byte);
             bytes[at] = byte;
             std::fs::write(&run.path, &bytes).unwrap();
-            if let Ok(reader) = RunReader::<Keyed<InternalUser>>::open(&run.path) {
-                let read: Result<Vec<_>, _> = reader.collect();
-                // Either the damage is caught, or the byte changed a value in place.
-                if let Ok(records) = read {
-                    proptest::prop_assert_eq!(records.len(), 20);
-                }
-            }
+            proptest::prop_assert!(read_all(&run.path).is_err());
         }
     }
 
@@ -265,6 +295,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.run");
         std::fs::write(&path, "a,b\n").unwrap();
-        assert!(RunReader::<Keyed<InternalUser>>::open(&path).is_err());
+        assert!(RunReader::open(&path).is_err());
     }
 }

@@ -1,0 +1,114 @@
+//! What the warehouse's catalog says about the table: partitioned by report
+//! date or plain, whether its columns take our rows, which partition holds a
+//! date, and whether a leftover staging table is ours.
+
+use postgres::GenericClient;
+
+use super::ddl::{column_type, TableName, COLUMNS};
+
+/// How a report date's rows are replaced in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Partitioned by `LIST (report_date)` (the table the tool creates): the
+    /// rows are built in a table aside and swapped in as the date's partition.
+    Partitioned,
+    /// Anything else (a plain table made by someone else): the date's rows
+    /// are deleted and copied in within one transaction.
+    Plain,
+}
+
+/// The table does not take the rows as the tool writes them.
+#[derive(Debug, thiserror::Error)]
+#[error("warehouse table {table} {problem}")]
+pub struct TableMismatch {
+    /// The table.
+    pub table: String,
+    /// What differs.
+    pub problem: String,
+}
+
+/// Problems reading the catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// A query failed.
+    #[error(transparent)]
+    Db(#[from] postgres::Error),
+    /// The table's columns differ from ours.
+    #[error(transparent)]
+    Mismatch(#[from] TableMismatch),
+}
+
+/// Checks that every column the tool writes exists with the type it writes
+/// (binary COPY sends exact types), and tells how the table is laid out.
+pub fn inspect(client: &mut impl GenericClient, table: &TableName) -> Result<Layout, CatalogError> {
+    let regclass = format!("{}::regclass", table.quoted_literal());
+    let columns = client.query(
+        &format!(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = {regclass} AND attnum > 0 AND NOT attisdropped"
+        ),
+        &[],
+    )?;
+    for (name, declared) in COLUMNS {
+        let found = columns.iter().find(|row| row.get::<_, String>(0) == name).map(|row| row.get::<_, String>(1));
+        let expected = column_type(declared);
+        let problem = match found {
+            None => format!("has no column {name}"),
+            Some(found) if found != expected => format!("has column {name} of type {found}; the tool writes {expected}"),
+            Some(_) => continue,
+        };
+        return Err(TableMismatch { table: table.to_string(), problem }.into());
+    }
+    let partitioned_by_date: bool = client
+        .query_one(
+            &format!(
+                "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table p \
+                 JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0] \
+                 WHERE p.partrelid = {regclass} AND p.partstrat = 'l' AND p.partnatts = 1 \
+                 AND a.attname = 'report_date')"
+            ),
+            &[],
+        )?
+        .get(0);
+    Ok(if partitioned_by_date { Layout::Partitioned } else { Layout::Plain })
+}
+
+/// The partition of `table` holding the rows of `date` (as a quoted,
+/// schema-qualified name PostgreSQL wrote), if there is one.
+pub fn partition_of(
+    client: &mut impl GenericClient,
+    table: &TableName,
+    date: chrono::NaiveDate,
+) -> Result<Option<String>, postgres::Error> {
+    // The bound is printed with the session's DateStyle, which the load sets to ISO.
+    let bound = format!("FOR VALUES IN ('{date}')");
+    let row = client.query_opt(
+        &format!(
+            "SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = {}::regclass AND pg_get_expr(c.relpartbound, c.oid) = $1",
+            table.quoted_literal()
+        ),
+        &[&bound],
+    )?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// The comment that marks a staging table as the tool's own, so that only
+/// such a table is ever dropped as a leftover.
+pub fn staging_comment(table: &TableName, date: chrono::NaiveDate) -> String {
+    format!("vendor-match: rows of {date} for {table}, being loaded")
+}
+
+/// Whether `staging` exists and carries the tool's comment for this load.
+pub fn is_our_staging(
+    client: &mut impl GenericClient,
+    table: &TableName,
+    staging: &TableName,
+    date: chrono::NaiveDate,
+) -> Result<Option<bool>, postgres::Error> {
+    let row = client.query_opt(
+        "SELECT obj_description(to_regclass($1), 'pg_class') IS NOT DISTINCT FROM $2, to_regclass($1) IS NOT NULL",
+        &[&staging.quoted(), &staging_comment(table, date)],
+    )?;
+    Ok(row.and_then(|r| r.get::<_, bool>(1).then(|| r.get(0))))
+}

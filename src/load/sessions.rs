@@ -1,0 +1,87 @@
+//! COPY of the rows' segment files over several warehouse sessions at once,
+//! each taking the next segment not yet taken.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use postgres::GenericClient;
+
+use super::ddl::{self, TableName};
+use super::{copy, db, LoadError};
+use crate::matching::Segment;
+use crate::secret::SecretUrl;
+
+/// COPYs every segment into `target` over up to `sessions` connections of
+/// their own (each COPY commits by itself: `target` is not visible to
+/// readers yet). Returns the rows loaded; the first failure stops the rest.
+pub(super) fn copy_all(
+    warehouse: &SecretUrl,
+    target: &TableName,
+    segments: &[Segment],
+    sessions: u32,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<u64, LoadError> {
+    let sessions = (sessions as usize).clamp(1, segments.len().max(1));
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..sessions)
+            .map(|_| scope.spawn(|| session(warehouse, target, segments, &next, &stop, on_bytes)))
+            .collect();
+        let mut rows = 0;
+        let mut failure = None;
+        for worker in workers {
+            match worker.join() {
+                Ok(Ok(n)) => rows += n,
+                Ok(Err(error)) => {
+                    failure.get_or_insert(error);
+                }
+                Err(_) => {
+                    failure.get_or_insert(LoadError::Session);
+                }
+            }
+        }
+        failure.map_or(Ok(rows), Err)
+    })
+}
+
+fn session(
+    warehouse: &SecretUrl,
+    target: &TableName,
+    segments: &[Segment],
+    next: &AtomicUsize,
+    stop: &AtomicBool,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<u64, LoadError> {
+    let result = (|| {
+        let mut client = crate::db::connect(warehouse, "warehouse")?;
+        let mut rows = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let Some(segment) = segments.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+            rows += copy_segment(&mut client, target, segment, on_bytes)?;
+        }
+        Ok(rows)
+    })();
+    if result.is_err() {
+        stop.store(true, Ordering::Relaxed);
+    }
+    result
+}
+
+/// COPYs one segment file into `target`; returns the rows COPY took.
+pub(super) fn copy_segment(
+    client: &mut impl GenericClient,
+    target: &TableName,
+    segment: &Segment,
+    on_bytes: &(dyn Fn(u64) + Sync),
+) -> Result<u64, LoadError> {
+    let statement = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", target.quoted(), ddl::column_list());
+    let mut writer = client.copy_in(&statement).map_err(db("starting COPY into", target))?;
+    if let Err(source) = copy::send_segment(&segment.path, &mut writer, on_bytes) {
+        // A write fails when the server ended the COPY: its reason comes with finish.
+        return Err(match writer.finish() {
+            Err(error) => db("COPY into", target)(error),
+            Ok(_) => LoadError::Io { path: segment.path.clone(), source },
+        });
+    }
+    writer.finish().map_err(db("COPY into", target))
+}
