@@ -43,6 +43,9 @@ pub enum ConnectCause {
         /// Why.
         reason: String,
     },
+    /// The runtime that drives a streaming connection could not start.
+    #[error("starting the connection's runtime failed: {0}")]
+    Runtime(String),
     /// An `sslmode` the tool does not know.
     #[error("unknown sslmode `{0}` (use disable, prefer, require, verify-ca or verify-full)")]
     SslMode(String),
@@ -99,6 +102,56 @@ pub fn is_connection_loss(error: &postgres::Error) -> bool {
         // Class 08: connection exception; 57: operator intervention.
         Some(db) => db.code().code().starts_with("08") || db.code().code().starts_with("57"),
     }
+}
+
+/// A connection for streaming a large result: its own single-threaded
+/// runtime drives it, and the whole stream is read inside one `block_on`, so
+/// rows do not each pay for entering the runtime (the blocking client does).
+pub struct StreamingConnection {
+    runtime: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl StreamingConnection {
+    /// Runs `future` (using [`client`](Self::client)) to completion.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// The client, for use inside [`block_on`](Self::block_on).
+    pub fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+}
+
+/// Connects like [`connect`], for streaming.
+pub fn connect_streaming(url: &SecretUrl, role: &'static str) -> Result<StreamingConnection, ConnectError> {
+    let error = |source: ConnectCause| ConnectError { role, url: url.masked(), source };
+    let request = tls_request(url).map_err(error)?;
+    let mut config: tokio_postgres::Config = request.conninfo.parse().map_err(|e: postgres::Error| error(e.into()))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    config.application_name("vendor-match");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| error(ConnectCause::Runtime(e.to_string())))?;
+    let client = if request.verify {
+        config.ssl_mode(SslMode::Require);
+        let tls = rustls_connector(request.root_cert.as_deref()).map_err(error)?;
+        let (client, connection) = runtime.block_on(config.connect(tls)).map_err(|e| error(e.into()))?;
+        runtime.spawn(connection);
+        client
+    } else {
+        config.ssl_mode(if request.disable { SslMode::Disable } else { SslMode::Prefer });
+        let (client, connection) =
+            runtime.block_on(config.connect(tokio_postgres::NoTls)).map_err(|e| error(e.into()))?;
+        runtime.spawn(connection);
+        client
+    };
+    Ok(StreamingConnection { runtime, client })
 }
 
 /// Connects to `url` within 10 seconds unless the URL sets `connect_timeout`.

@@ -83,11 +83,7 @@ pub fn match_key<'a>(fields: &[KeyField], value: impl Fn(KeyField) -> Option<&'a
 /// Appends the match key of a record to `out` (as [`match_key`] builds it)
 /// and returns `true`; returns `false`, with `out` as it was, when the record
 /// is unmatchable. Allocates nothing for ASCII values, the common case.
-pub fn push_match_key<'a>(
-    out: &mut Vec<u8>,
-    fields: &[KeyField],
-    value: impl Fn(KeyField) -> Option<&'a str>,
-) -> bool {
+pub fn push_match_key<'a>(out: &mut Vec<u8>, fields: &[KeyField], value: impl Fn(KeyField) -> Option<&'a str>) -> bool {
     let start = out.len();
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {

@@ -119,7 +119,8 @@ fn killed_at_random_moments_then_resumed_gives_the_uninterrupted_rows() {
 
 #[test]
 fn a_source_connection_ended_mid_stream_is_continued_on_a_new_one() {
-    let f = fixture("sourcedrop", &SMALL, &[]);
+    // Enough rows that the stream can't have arrived whole before the session ends.
+    let f = fixture("sourcedrop", &["--vendor-users", "1500", "--internal-users", "200000", "--page-size", "100"], &[]);
     let env = TestEnv::new();
     let output = f.command(&env, &["run"]).env(FAILPOINT, "extract.internal.drop=1500").output().unwrap();
     assert_exit(&output, 0);

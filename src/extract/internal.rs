@@ -1,8 +1,9 @@
 //! Our users, streamed out of PostgreSQL with `COPY (SELECT ...) TO STDOUT`
 //! (never the whole table in memory), and each row encoded as a record.
 
-use std::io::{BufRead, BufReader};
+use futures_util::StreamExt;
 
+use crate::db::StreamingConnection;
 use crate::key::{push_match_key, KeyField};
 use crate::record::{field, finish_key_sort, RecordBuf};
 
@@ -53,27 +54,61 @@ impl InternalError {
 /// `None`), in id order, to `on_row` as COPY text lines; returns the number
 /// of rows read.
 pub fn stream<E: From<InternalError>>(
-    client: &mut postgres::Client,
+    connection: &StreamingConnection,
     after_id: Option<i64>,
     mut on_row: impl FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<u64, E> {
-    client.batch_execute("SET DateStyle = 'ISO, YMD'").map_err(InternalError::from)?;
-    let reader = client.copy_out(&query(after_id)).map_err(InternalError::from)?;
-    let mut reader = BufReader::with_capacity(256 * 1024, reader);
-    let mut line = Vec::new();
-    let mut rows = 0;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(InternalError::from)? == 0 {
-            break;
+    let client = connection.client();
+    connection.block_on(async {
+        client.batch_execute("SET DateStyle = 'ISO, YMD'").await.map_err(InternalError::from)?;
+        let copy = client.copy_out(&query(after_id)).await.map_err(InternalError::from)?;
+        let mut copy = std::pin::pin!(copy);
+        let mut lines = Lines::default();
+        while let Some(chunk) = copy.next().await {
+            let chunk = chunk.map_err(InternalError::from)?;
+            lines.split(&chunk, &mut on_row)?;
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
+        lines.finish(&mut on_row)?;
+        Ok(lines.count)
+    })
+}
+
+/// Cuts a stream of chunks into lines. PostgreSQL sends one row per COPY
+/// message, so lines are taken straight from the chunk; a row split over
+/// chunks is put together in `partial`.
+#[derive(Default)]
+struct Lines {
+    partial: Vec<u8>,
+    count: u64,
+}
+
+impl Lines {
+    fn split<E>(&mut self, chunk: &[u8], on_line: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            self.count += 1;
+            if self.partial.is_empty() {
+                on_line(&rest[..end])?;
+            } else {
+                self.partial.extend_from_slice(&rest[..end]);
+                on_line(&self.partial)?;
+                self.partial.clear();
+            }
+            rest = &rest[end + 1..];
         }
-        rows += 1;
-        on_row(&line)?;
+        self.partial.extend_from_slice(rest);
+        Ok(())
     }
-    Ok(rows)
+
+    /// A last line without its newline.
+    fn finish<E>(&mut self, on_line: &mut impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        self.count += 1;
+        let line = std::mem::take(&mut self.partial);
+        on_line(&line)
+    }
 }
 
 /// Columns in a row of [`query`].
@@ -106,9 +141,14 @@ impl RowEncoder {
     /// Encodes one COPY text row (tab separated, `\N` for null, backslash
     /// escapes) into `out` as a key-sorted record; returns the user's id.
     pub fn encode(&mut self, line: &[u8], out: &mut RecordBuf) -> Result<i64, RowReject> {
-        let mut columns = [&line[..0]; COLUMNS];
+        // One UTF-8 check for the whole line: unescaping keeps valid text valid.
+        let Ok(line) = std::str::from_utf8(line) else {
+            let id = line.split(|b| *b == b'\t').next().and_then(|c| std::str::from_utf8(c).ok()?.parse().ok());
+            return Err(RowReject { id, reason: "text is not UTF-8".into() });
+        };
+        let mut columns = [""; COLUMNS];
         let mut count = 0;
-        for column in line.split(|b| *b == b'\t') {
+        for column in line.split('\t') {
             if count < COLUMNS {
                 columns[count] = column;
             }
@@ -119,29 +159,21 @@ impl RowEncoder {
         }
         let mut values = [Value::Null; COLUMNS];
         for (i, column) in columns.iter().enumerate() {
-            values[i] = decode(column, &mut self.unescaped[i]).map_err(|reason| RowReject { id: None, reason })?;
+            values[i] =
+                decode(column.as_bytes(), &mut self.unescaped[i]).map_err(|reason| RowReject { id: None, reason })?;
         }
-        let text = |i: usize| -> Option<&[u8]> {
-            match values[i] {
+        let mut strings: [Option<&str>; COLUMNS] = [None; COLUMNS];
+        for (i, string) in strings.iter_mut().enumerate() {
+            *string = match values[i] {
                 Value::Null => None,
                 Value::InLine => Some(columns[i]),
-                Value::Unescaped => Some(&self.unescaped[i]),
-            }
-        };
-        let id = text(0)
-            .and_then(|t| std::str::from_utf8(t).ok())
-            .and_then(|t| t.parse::<i64>().ok())
-            .ok_or_else(|| RowReject { id: None, reason: "no usable id".into() })?;
-        let mut strings: [Option<&str>; COLUMNS] = [None; COLUMNS];
-        for (i, value) in strings.iter_mut().enumerate().skip(1) {
-            *value = match text(i) {
-                None => None,
-                Some(bytes) => Some(
-                    std::str::from_utf8(bytes)
-                        .map_err(|_| RowReject { id: Some(id), reason: "text is not UTF-8".into() })?,
-                ),
+                // Unescaping valid UTF-8 only drops backslashes: still valid.
+                Value::Unescaped => std::str::from_utf8(&self.unescaped[i]).ok(),
             };
         }
+        let id = strings[0]
+            .and_then(|t| t.parse::<i64>().ok())
+            .ok_or_else(|| RowReject { id: None, reason: "no usable id".into() })?;
         let last_active = match strings[7] {
             None => None,
             Some(date) => Some(field::parse_date(date).ok_or_else(|| RowReject {
@@ -225,6 +257,22 @@ mod tests {
         assert_eq!(key, "", "a null specialty makes the record unmatchable");
         let (key, _, _) = encode(b"8\tMary\\tAnn\tO'Brien\tNeuro\tBon_Air\t\\N\t\\N\t\\N").unwrap();
         assert_eq!(key, "o'brien|mary ann|neuro|bon air");
+    }
+
+    #[test]
+    fn lines_split_over_chunks_are_put_together() {
+        let mut lines = Lines::default();
+        let mut seen = Vec::new();
+        let mut collect = |line: &[u8]| -> Result<(), ()> {
+            seen.push(String::from_utf8(line.to_vec()).unwrap());
+            Ok(())
+        };
+        for chunk in [&b"a\tb\nc"[..], b"d", b"\ne\n\n", b"last"] {
+            lines.split(chunk, &mut collect).unwrap();
+        }
+        lines.finish(&mut collect).unwrap();
+        assert_eq!(seen, ["a\tb", "cd", "e", "", "last"]);
+        assert_eq!(lines.count, 5);
     }
 
     #[test]

@@ -47,7 +47,8 @@ impl<'a> InternalSide<'a> {
             return Ok((self.state, 0, 0.0));
         }
         let shared = self.shared;
-        let mut sorter = Sorter::with_runs(&shared.dir, "internal", shared.side_budget_bytes(), self.state.runs.clone())?;
+        let mut sorter =
+            Sorter::with_runs(&shared.dir, "internal", shared.side_budget_bytes(), self.state.runs.clone())?;
         let mut attempt = 0;
         loop {
             match self.stream(url, &mut sorter) {
@@ -74,12 +75,14 @@ impl<'a> InternalSide<'a> {
 
     /// One connection's worth of the stream, from after the last id read.
     fn stream(&mut self, url: &SecretUrl, sorter: &mut Sorter<InternalCounters>) -> Result<(), ExtractError> {
-        let mut client = crate::db::connect(url, "source")?;
-        let backend = client.query_one("SELECT pg_backend_pid()", &[]).map_err(internal::InternalError::from)?;
+        let connection = crate::db::connect_streaming(url, "source")?;
+        let backend = connection
+            .block_on(connection.client().query_one("SELECT pg_backend_pid()", &[]))
+            .map_err(internal::InternalError::from)?;
         let backend: i32 = backend.get(0);
         let mut seen = 0u64;
         let after = self.counters.last_id;
-        internal::stream(&mut client, after, |line| -> Result<(), ExtractError> {
+        internal::stream(&connection, after, |line| -> Result<(), ExtractError> {
             seen += 1;
             if seen.is_multiple_of(ROWS_PER_TICK) {
                 self.shared.progress.internal_rows(ROWS_PER_TICK);
@@ -141,8 +144,13 @@ fn is_source_break(error: &ExtractError, attempt: u32) -> bool {
 
 /// Test hook (failpoint `extract.internal.drop`): the server ends our source
 /// session, as an operator's `pg_terminate_backend` or a restart would.
+/// It runs on a thread of its own: the stream's runtime is busy on this one.
 fn terminate_backend(url: &SecretUrl, backend: i32) {
-    if let Ok(mut admin) = crate::db::connect(url, "source") {
-        let _ = admin.execute("SELECT pg_terminate_backend($1)", &[&backend]);
-    }
+    let url = url.clone();
+    let _ = std::thread::spawn(move || {
+        if let Ok(mut admin) = crate::db::connect(&url, "source") {
+            let _ = admin.execute("SELECT pg_terminate_backend($1)", &[&backend]);
+        }
+    })
+    .join();
 }

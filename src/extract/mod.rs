@@ -18,10 +18,10 @@
 pub mod checkpoint;
 pub mod http;
 pub mod internal;
+mod internal_side;
 pub mod retry;
 pub mod vendor;
 mod vendor_side;
-mod internal_side;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -234,7 +234,6 @@ pub fn extract(
     crate::run::atomic::sync_directory(&dir).map_err(io(&dir))?;
     Ok(output)
 }
-
 
 /// What both sides of one extract attempt share.
 struct Shared<'a> {

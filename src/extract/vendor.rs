@@ -172,7 +172,13 @@ fn fetch_round<E: From<PageError>>(
         let (sender, receiver) = mpsc::sync_channel::<Result<Page, PageError>>(workers.max(1));
         for _ in 0..workers {
             let sender = sender.clone();
-            scope.spawn(move || worker(shared, &sender));
+            let spawned =
+                thread::Builder::new().name("vendor-fetch".into()).spawn_scoped(scope, move || worker(shared, &sender));
+            if spawned.is_err() {
+                shared.abort.store(true, Ordering::SeqCst);
+                let source = VendorError::Client("a page fetching thread could not be started".into());
+                return Err(E::from(PageError { page: 0, attempts: 0, url: shared.base.masked(), source }));
+            }
         }
         drop(sender);
         for result in receiver.iter() {

@@ -135,7 +135,8 @@ impl<'a> VendorSide<'a> {
                 } else if vendor_by_id::id_bytes(previous.sort) == vendor_by_id::id_bytes(next.sort) {
                     duplicates += 1;
                 } else {
-                    by_key.push_auto(vendor_by_id::by_key(previous.payload).ok_or_else(|| corrupt_record(&id_runs))?)?;
+                    by_key
+                        .push_auto(vendor_by_id::by_key(previous.payload).ok_or_else(|| corrupt_record(&id_runs))?)?;
                     users += 1;
                 }
             }

@@ -54,7 +54,9 @@ pub fn inspect(client: &mut impl GenericClient, table: &TableName) -> Result<Lay
         let expected = column_type(declared);
         let problem = match found {
             None => format!("has no column {name}"),
-            Some(found) if found != expected => format!("has column {name} of type {found}; the tool writes {expected}"),
+            Some(found) if found != expected => {
+                format!("has column {name} of type {found}; the tool writes {expected}")
+            }
             Some(_) => continue,
         };
         return Err(TableMismatch { table: table.to_string(), problem }.into());

@@ -220,7 +220,8 @@ fn build_and_swap(
     let mut tx = client.transaction().map_err(db("starting the swap on", table))?;
     // The partition may have changed since it was counted only if someone
     // else changed it outside the load lock; look again inside the transaction.
-    if let Some(old) = catalog::partition_of(&mut tx, table, date).map_err(db("finding the date's partition in", table))?
+    if let Some(old) =
+        catalog::partition_of(&mut tx, table, date).map_err(db("finding the date's partition in", table))?
     {
         tx.batch_execute(&format!("ALTER TABLE {} DETACH PARTITION {old};\nDROP TABLE {old};", table.quoted()))
             .map_err(db("detaching the date's old partition from", table))?;

@@ -115,15 +115,20 @@ impl RowWriter {
         internal: Option<Record<'_>>,
     ) -> Result<(), MatchError> {
         let malformed = |side| move |source| MatchError::Record { side, source };
-        let v = vendor.map(|r| field::split::<{ vendor::FIELDS }>(r.payload)).transpose().map_err(malformed("vendor"))?;
-        let i =
-            internal.map(|r| field::split::<{ internal::FIELDS }>(r.payload)).transpose().map_err(malformed("internal"))?;
+        let v =
+            vendor.map(|r| field::split::<{ vendor::FIELDS }>(r.payload)).transpose().map_err(malformed("vendor"))?;
+        let i = internal
+            .map(|r| field::split::<{ internal::FIELDS }>(r.payload))
+            .transpose()
+            .map_err(malformed("internal"))?;
         let key = vendor.or(internal).map(|r| match_key_of(r.sort)).filter(|k| !k.is_empty());
         self.build_tuple(status, key, v.as_ref(), i.as_ref());
         self.count(status, v.as_ref(), i.as_ref());
         if status == MatchStatus::Matched && self.sampled < SAMPLE_ROWS {
-            let row = pgcopy::tuple_to_json(&self.tuple)
-                .ok_or_else(|| MatchError::Io { path: self.dir.clone(), source: std::io::ErrorKind::InvalidData.into() })?;
+            let row = pgcopy::tuple_to_json(&self.tuple).ok_or_else(|| MatchError::Io {
+                path: self.dir.clone(),
+                source: std::io::ErrorKind::InvalidData.into(),
+            })?;
             self.sample.extend_from_slice(row.to_string().as_bytes());
             self.sample.push(b'\n');
             self.sampled += 1;
@@ -173,7 +178,12 @@ impl RowWriter {
         field::put_bool(t, v.map(|v| active(v[vendor::LAST_ACTIVE])));
     }
 
-    fn count(&mut self, status: MatchStatus, v: Option<&[&[u8]; vendor::FIELDS]>, i: Option<&[&[u8]; internal::FIELDS]>) {
+    fn count(
+        &mut self,
+        status: MatchStatus,
+        v: Option<&[&[u8]; vendor::FIELDS]>,
+        i: Option<&[&[u8]; internal::FIELDS]>,
+    ) {
         let today = self.report_days;
         let stats = &mut self.stats;
         stats.rows.add(status);
@@ -232,7 +242,8 @@ impl RowWriter {
         };
         open.out.write_all(pgcopy::TRAILER).map_err(io(&open.tmp))?;
         open.segment.bytes += pgcopy::TRAILER.len() as u64;
-        let file = open.out.into_inner().map_err(|e| MatchError::Io { path: open.tmp.clone(), source: e.into_error() })?;
+        let file =
+            open.out.into_inner().map_err(|e| MatchError::Io { path: open.tmp.clone(), source: e.into_error() })?;
         let sent = self.publish.as_ref().is_some_and(|p| p.send((file, open.tmp, open.segment.path.clone())).is_ok());
         if !sent {
             return Err(self.publisher_failed());
@@ -242,7 +253,10 @@ impl RowWriter {
     }
 
     fn publisher_failed(&self) -> MatchError {
-        MatchError::Io { path: self.dir.clone(), source: std::io::Error::other("the segment publishing thread stopped") }
+        MatchError::Io {
+            path: self.dir.clone(),
+            source: std::io::Error::other("the segment publishing thread stopped"),
+        }
     }
 
     /// Closes the last segment and waits until every segment is published.

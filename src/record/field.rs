@@ -195,7 +195,9 @@ mod tests {
 
     #[test]
     fn the_fast_date_path_accepts_exactly_what_chrono_accepts() {
-        for text in ["2017-02-30", "2017-13-01", "2017-1-03", "2017-01-3", "20170103", "2017-01-03 BC", "x017-01-03", ""] {
+        for text in
+            ["2017-02-30", "2017-13-01", "2017-1-03", "2017-01-3", "20170103", "2017-01-03 BC", "x017-01-03", ""]
+        {
             let chrono = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().map(days_from_date);
             assert_eq!(parse_date(text), chrono, "{text:?}");
         }

@@ -204,8 +204,15 @@ mod tests {
             finish_key_sort(&mut out, id);
             out
         };
-        let mut keys =
-            [sort("ab", 1), sort("a", 5), sort("", 9), sort("a", -3), sort("a b", 0), sort("", -1), sort("a", i64::MAX)];
+        let mut keys = [
+            sort("ab", 1),
+            sort("a", 5),
+            sort("", 9),
+            sort("a", -3),
+            sort("a b", 0),
+            sort("", -1),
+            sort("a", i64::MAX),
+        ];
         keys.sort();
         let order: Vec<(&[u8], i64)> =
             keys.iter().map(|k| (match_key_of(k), i64::from_be_bytes(k[k.len() - 8..].try_into().unwrap()))).collect();

@@ -60,7 +60,7 @@ pub enum SortError {
 }
 
 /// Figures of one sort.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SortStats {
     /// Records pushed.
     pub records: u64,
@@ -68,6 +68,13 @@ pub struct SortStats {
     pub runs_written: u64,
     /// Most bytes held at once, both buffers together.
     pub peak_bytes: u64,
+    /// Seconds the spill thread spent sorting and writing runs.
+    #[serde(default)]
+    pub spill_secs: f64,
+    /// Seconds the caller waited for the spill thread (runs written slower
+    /// than records arrived).
+    #[serde(default)]
+    pub wait_secs: f64,
 }
 
 /// What [`Sorter::finish`] returns: the last spills, every run in order,
@@ -94,6 +101,7 @@ struct Done<T> {
     result: Result<Option<RunFile>, SortError>,
     buffer: Buffer,
     token: T,
+    spill_secs: f64,
 }
 
 /// Sorts any number of records under a byte budget, spilling runs to a directory.
@@ -130,15 +138,21 @@ impl<T: Send + 'static> Sorter<T> {
             .spawn(move || {
                 for job in job_queue {
                     let Job { mut buffer, path, token } = job;
+                    let started = std::time::Instant::now();
                     let result = spill(&mut buffer, &path, &spill_kind);
                     buffer.clear();
-                    if done_sender.send(Done { result, buffer, token }).is_err() {
+                    let spill_secs = started.elapsed().as_secs_f64();
+                    if done_sender.send(Done { result, buffer, token, spill_secs }).is_err() {
                         return;
                     }
                 }
             })
             .map_err(|_| SortError::SpillThread { kind: kind.to_string() })?;
-        let stats = SortStats { records: runs.iter().map(|r| r.records).sum(), runs_written: runs.len() as u64, peak_bytes: 0 };
+        let stats = SortStats {
+            records: runs.iter().map(|r| r.records).sum(),
+            runs_written: runs.len() as u64,
+            ..SortStats::default()
+        };
         Ok(Sorter {
             dir: dir.to_path_buf(),
             kind: kind.to_string(),
@@ -222,13 +236,16 @@ impl<T: Send + 'static> Sorter<T> {
 
     /// Waits for the spill thread's next completion; returns its buffer.
     fn receive(&mut self, completed: &mut Vec<Spilled<T>>) -> Result<Buffer, SortError> {
+        let started = std::time::Instant::now();
         let done = self.done.recv().map_err(|_| self.thread_failed())?;
+        self.stats.wait_secs += started.elapsed().as_secs_f64();
         self.complete(done, completed)
     }
 
     fn complete(&mut self, done: Done<T>, completed: &mut Vec<Spilled<T>>) -> Result<Buffer, SortError> {
         let run = done.result?;
         self.spilling_bytes = 0;
+        self.stats.spill_secs += done.spill_secs;
         if let Some(run) = &run {
             self.runs.push(run.clone());
         }
