@@ -136,6 +136,9 @@ fn parse(page: u64, body: &[u8]) -> Result<(u64, u64), String> {
     Ok((parsed.total_pages, parsed.users.len() as u64))
 }
 
+/// A page number and its body, on the way from a fetch thread to a parse thread.
+type Body = (u64, Vec<u8>);
+
 #[derive(Default)]
 struct Totals {
     pages: AtomicU64,
@@ -166,8 +169,8 @@ fn run(options: &Options) -> Result<(Duration, Totals), String> {
         error.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(message);
     };
     // A few bodies per parser queued at most: enough to keep both sides busy, bounded memory.
-    let (sender, receiver) = sync_channel::<(u64, Vec<u8>)>(options.parse_threads * 4);
-    let receiver: Arc<Mutex<Receiver<(u64, Vec<u8>)>>> = Arc::new(Mutex::new(receiver));
+    let (sender, receiver) = sync_channel::<Body>(options.parse_threads * 4);
+    let receiver: Arc<Mutex<Receiver<Body>>> = Arc::new(Mutex::new(receiver));
 
     thread::scope(|s| {
         for _ in 0..options.parse_threads {
