@@ -103,8 +103,9 @@ pub fn push_match_key<'a>(out: &mut Vec<u8>, fields: &[KeyField], value: impl Fn
 }
 
 /// Appends the normalized, escaped form of one field value; `false` when the
-/// value is blank. ASCII takes a byte loop (NFKC leaves ASCII unchanged, and
-/// lowercasing it is per byte); anything else goes through [`normalize`].
+/// value is blank. ASCII goes through [`ASCII_FOLD`] (NFKC leaves ASCII
+/// unchanged, and lowercasing it is per byte); anything else goes through
+/// [`normalize`].
 fn push_normalized(out: &mut Vec<u8>, raw: &str) -> bool {
     if !raw.is_ascii() {
         let normalized = normalize(raw);
@@ -120,9 +121,8 @@ fn push_normalized(out: &mut Vec<u8>, raw: &str) -> bool {
     let start = out.len();
     let mut pending_space = false;
     for &byte in raw.as_bytes() {
-        let byte = if byte == b'_' { b' ' } else { byte.to_ascii_lowercase() };
-        // The ASCII members of char::is_whitespace (which normalize uses).
-        if matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ') {
+        let folded = ASCII_FOLD[usize::from(byte & 0x7f)];
+        if folded == WHITESPACE {
             pending_space = out.len() > start;
             continue;
         }
@@ -130,13 +130,32 @@ fn push_normalized(out: &mut Vec<u8>, raw: &str) -> bool {
             out.push(b' ');
             pending_space = false;
         }
-        if byte == SEPARATOR as u8 || byte == ESCAPE as u8 {
+        if folded == SEPARATOR as u8 || folded == ESCAPE as u8 {
             out.push(ESCAPE as u8);
         }
-        out.push(byte);
+        out.push(folded);
     }
     out.len() > start
 }
+
+/// Marks whitespace in [`ASCII_FOLD`] (no ASCII byte folds to it).
+const WHITESPACE: u8 = 0xff;
+
+/// What each ASCII byte becomes in a key: lowercase, `_` read as a space,
+/// and the ASCII members of `char::is_whitespace` (which [`normalize`]
+/// collapses) marked [`WHITESPACE`].
+const ASCII_FOLD: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        table[byte] = match byte as u8 {
+            b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | b'_' => WHITESPACE,
+            b => b.to_ascii_lowercase(),
+        };
+        byte += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {

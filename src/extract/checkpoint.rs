@@ -33,9 +33,11 @@ pub struct Checkpoint {
 /// The vendor side's durable progress.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VendorCheckpoint {
-    /// Runs sorted by id, while pages are still being fetched.
-    pub by_id_runs: Vec<RunFile>,
-    /// Vendor pages whose users are all in `by_id_runs`.
+    /// Runs of records sorted by key, while pages are still being fetched.
+    pub record_runs: Vec<RunFile>,
+    /// Runs of their id entries, sorted by (id, page, position).
+    pub id_runs: Vec<RunFile>,
+    /// Vendor pages whose users are all in those runs.
     pub pages_done: PageSet,
     /// Counters as of those pages.
     pub counters: VendorCounters,
@@ -56,16 +58,19 @@ pub struct VendorCounters {
     pub rejects_bytes: u64,
 }
 
-/// The vendor side's result: one user per id, sorted by key.
+/// The vendor side's result: every record sorted by key, and the sort keys
+/// of the copies to leave out (one user per id is kept).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct VendorDone {
-    /// Runs sorted by match key.
+    /// Runs of records sorted by match key, copies of an id included.
     pub runs: Vec<RunFile>,
+    /// Runs of the sort keys of the records to leave out, in the same order.
+    pub drop_runs: Vec<RunFile>,
     /// Users kept.
     pub users: u64,
     /// Users dropped because their id came again on a later page.
     pub duplicates: u64,
-    /// Figures of the by-id sort, then the by-key sort.
+    /// Figures of the id-entry sort, then the record sort.
     pub sorts: [SortStats; 2],
     /// Final counters.
     pub counters: VendorCounters,
@@ -173,13 +178,15 @@ impl Checkpoint {
     }
 
     fn runs_mut(&mut self) -> impl Iterator<Item = &mut RunFile> {
-        let done = self.vendor.done.as_mut().map(|d| d.runs.iter_mut());
-        self.vendor.by_id_runs.iter_mut().chain(done.into_iter().flatten()).chain(self.internal.runs.iter_mut())
+        let done = self.vendor.done.as_mut().map(|d| d.runs.iter_mut().chain(d.drop_runs.iter_mut()));
+        let vendor = self.vendor.record_runs.iter_mut().chain(self.vendor.id_runs.iter_mut());
+        vendor.chain(done.into_iter().flatten()).chain(self.internal.runs.iter_mut())
     }
 
     fn runs(&self) -> impl Iterator<Item = &RunFile> {
-        let done = self.vendor.done.as_ref().map(|d| d.runs.iter());
-        self.vendor.by_id_runs.iter().chain(done.into_iter().flatten()).chain(self.internal.runs.iter())
+        let done = self.vendor.done.as_ref().map(|d| d.runs.iter().chain(d.drop_runs.iter()));
+        let vendor = self.vendor.record_runs.iter().chain(self.vendor.id_runs.iter());
+        vendor.chain(done.into_iter().flatten()).chain(self.internal.runs.iter())
     }
 
     /// Writes the checkpoint atomically into `dir`.

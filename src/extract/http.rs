@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::key::{push_match_key, KeyField};
-use crate::record::{field, finish_key_sort, header_lengths, vendor_by_id, Record, RecordBuf, HEADER_BYTES};
+use crate::record::{field, header_lengths, start_key_sort, vendor_key, Record, RecordBuf, HEADER_BYTES};
 use crate::secret::SecretUrl;
 
 /// Largest page body accepted with `concurrency` requests in flight: at most
@@ -106,8 +106,8 @@ pub struct Page {
     pub number: u32,
     /// `total_pages` as this answer reported it.
     pub total_pages: u32,
-    /// Its usable users, as encoded vendor by-id records
-    /// ([`crate::record::vendor_by_id`]), back to back.
+    /// Its usable users, as encoded records sorted by key
+    /// ([`crate::record::vendor_key`]), back to back.
     pub records: Vec<u8>,
     /// How many users `records` holds.
     pub users: usize,
@@ -129,8 +129,8 @@ impl Page {
 }
 
 /// Bytes a parsed user takes beyond the body's text, at most: record header,
-/// ids, lengths and the by-id key. Used to refuse a page of many tiny users
-/// before building them.
+/// id, page, position and field lengths. Used to refuse a page of many tiny
+/// users before building them.
 const RECORD_OVERHEAD_BYTES: u64 = 96;
 
 /// A page whose users are kept as raw JSON, parsed one by one, so that one
@@ -158,17 +158,44 @@ struct RawUser<'a> {
     #[serde(default)]
     id: Option<serde_json::Value>,
     #[serde(default, borrow)]
-    firstname: Option<Cow<'a, str>>,
+    firstname: Option<Text<'a>>,
     #[serde(default, borrow)]
-    lastname: Option<Cow<'a, str>>,
+    lastname: Option<Text<'a>>,
     #[serde(default, borrow)]
-    practice_location: Option<Cow<'a, str>>,
+    practice_location: Option<Text<'a>>,
     #[serde(default, borrow)]
-    specialty: Option<Cow<'a, str>>,
+    specialty: Option<Text<'a>>,
     #[serde(default, borrow)]
-    user_type_classification: Option<Cow<'a, str>>,
+    user_type_classification: Option<Text<'a>>,
     #[serde(default, borrow)]
-    last_active_date: Option<Cow<'a, str>>,
+    last_active_date: Option<Text<'a>>,
+}
+
+/// A JSON string, borrowed from the body when it has no escapes. (serde
+/// borrows a `Cow<str>` field, but not one inside an `Option`: that one
+/// would cost an allocation per value.)
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Text<'a>, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, value: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(value)))
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(value.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(value)))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
 }
 
 /// Builds the blocking HTTP client shared by the page workers, trusting the
@@ -230,10 +257,12 @@ fn describe(error: reqwest::Error) -> String {
 }
 
 fn read_capped(response: reqwest::blocking::Response, limit: u64) -> Result<Vec<u8>, VendorError> {
-    if response.content_length().is_some_and(|n| n > limit) {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit) {
         return Err(VendorError::BodyTooLarge { limit_bytes: limit });
     }
-    let mut body = Vec::new();
+    // Sized once when the length is announced: no copying while it grows.
+    let mut body = Vec::with_capacity(announced.map_or(0, |n| n as usize + 1));
     response.take(limit + 1).read_to_end(&mut body).map_err(|e| VendorError::Body { message: error_chain(&e) })?;
     if body.len() as u64 > limit {
         return Err(VendorError::BodyTooLarge { limit_bytes: limit });
@@ -261,9 +290,15 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 /// types) becomes a reject.
 pub fn parse_page(body: &[u8], page: u32, memory_cap: u64, key_fields: &[KeyField]) -> Result<Page, VendorError> {
     // Invalid UTF-8 inside a string should cost that value, not the page:
-    // such bytes become U+FFFD.
-    let text = String::from_utf8_lossy(body);
-    let mut builder = PageBuilder::new(page, key_fields);
+    // such bytes become U+FFFD. (The strict check is the fast one.)
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(body),
+    };
+    // NUL can only come from a `\u0000` escape (JSON strings hold no raw
+    // control bytes): without one, no value needs cleaning.
+    let has_nul = text.contains("\\u0000");
+    let mut builder = PageBuilder::new(page, key_fields, has_nul, body.len());
     let total_pages = match serde_json::from_str::<TypedPage<'_>>(&text) {
         Ok(typed) => {
             check_page(typed.current_page, typed.users.len(), body, page, memory_cap)?;
@@ -307,16 +342,18 @@ fn check_page(current_page: u64, users: usize, body: &[u8], page: u32, memory_ca
 struct PageBuilder<'k> {
     page: Page,
     key_fields: &'k [KeyField],
-    key: Vec<u8>,
-    fields: Vec<u8>,
     record: RecordBuf,
     position: u32,
+    /// Whether values may hold NUL, which PostgreSQL text can't.
+    has_nul: bool,
 }
 
 impl<'k> PageBuilder<'k> {
-    fn new(number: u32, key_fields: &'k [KeyField]) -> PageBuilder<'k> {
-        let page = Page { number, total_pages: 0, records: Vec::new(), users: 0, rejects: Vec::new() };
-        PageBuilder { page, key_fields, key: Vec::new(), fields: Vec::new(), record: RecordBuf::default(), position: 0 }
+    fn new(number: u32, key_fields: &'k [KeyField], has_nul: bool, body_bytes: usize) -> PageBuilder<'k> {
+        // Records take about what their JSON took: one allocation, usually.
+        let records = Vec::with_capacity(body_bytes + body_bytes / 4);
+        let page = Page { number, total_pages: 0, records, users: 0, rejects: Vec::new() };
+        PageBuilder { page, key_fields, record: RecordBuf::default(), position: 0, has_nul }
     }
 
     fn reject(&mut self, id: Option<i64>, reason: String) {
@@ -324,32 +361,33 @@ impl<'k> PageBuilder<'k> {
         self.position += 1;
     }
 
-    /// Encodes one user as a by-id record, or records why it can't be.
+    /// Encodes one user as a record sorted by key, or records why it can't be.
     fn add(&mut self, raw: RawUser<'_>) {
         let Some(id) = raw.id.as_ref().and_then(id_of) else {
             return self.reject(None, "no usable id".into());
         };
-        let last_active = match raw.last_active_date.as_deref() {
+        let last_active = match raw.last_active_date.as_ref().map(|t| t.0.as_ref()) {
             None => None,
             Some(text) => match field::parse_date(text) {
                 Some(days) => Some(days),
                 None => return self.reject(Some(id), format!("last_active_date {text:?} is not a date")),
             },
         };
+        let has_nul = self.has_nul;
         let [firstname, lastname, specialty, location, classification] =
             [raw.firstname, raw.lastname, raw.specialty, raw.practice_location, raw.user_type_classification]
-                .map(|v| v.map(clean));
+                .map(|v| v.map(|Text(value)| if has_nul { clean(value) } else { value }));
         let value = |f: KeyField| match f {
             KeyField::Lastname => lastname.as_deref(),
             KeyField::Firstname => firstname.as_deref(),
             KeyField::Specialty => specialty.as_deref(),
             KeyField::Location => location.as_deref(),
         };
-        self.key.clear();
-        push_match_key(&mut self.key, self.key_fields, value);
-        finish_key_sort(&mut self.key, id);
-        let fields = &mut self.fields;
-        fields.clear();
+        self.record.clear();
+        start_key_sort(&mut self.record.sort);
+        push_match_key(&mut self.record.sort, self.key_fields, value);
+        vendor_key::finish(&mut self.record.sort, id, self.page.number, self.position);
+        let fields = &mut self.record.payload;
         field::put_int8(fields, Some(id));
         for text in [&firstname, &lastname, &specialty] {
             field::put_text(fields, text.as_deref().map(str::as_bytes));
@@ -358,9 +396,6 @@ impl<'k> PageBuilder<'k> {
         field::put_text_replacing(fields, location.as_deref().map(str::as_bytes), b'_', b' ');
         field::put_text(fields, classification.as_deref().map(str::as_bytes));
         field::put_date(fields, last_active);
-        self.record.clear();
-        vendor_by_id::sort_key(&mut self.record.sort, id, self.page.number, self.position);
-        vendor_by_id::payload(&mut self.record.payload, &self.key, fields);
         self.record.record().encode_into(&mut self.page.records);
         self.page.users += 1;
         self.position += 1;
@@ -408,16 +443,16 @@ mod tests {
     fn users(page: &Page) -> Vec<User> {
         page.records()
             .map(|record| {
-                let by_key = vendor_by_id::by_key(record.payload).unwrap();
-                let fields = field::split::<{ vendor::FIELDS }>(by_key.payload).unwrap();
+                let fields = field::split::<{ vendor::FIELDS }>(record.payload).unwrap();
                 let text = |i: usize| field::text(fields[i]).map(str::to_string);
-                let position = u32::from_be_bytes(record.sort[12..16].try_into().unwrap());
-                let page = u32::from_be_bytes(record.sort[8..12].try_into().unwrap());
+                let tail = &record.sort[record.sort.len() - 8..];
+                let page = u32::from_be_bytes(tail[..4].try_into().unwrap());
+                let position = u32::from_be_bytes(tail[4..].try_into().unwrap());
                 User {
                     id: field::int8(fields[vendor::ID]).unwrap(),
                     page,
                     position,
-                    key: String::from_utf8(crate::record::match_key_of(by_key.sort).to_vec()).unwrap(),
+                    key: String::from_utf8(crate::record::match_key_of(record.sort).to_vec()).unwrap(),
                     texts: [
                         text(vendor::FIRSTNAME),
                         text(vendor::LASTNAME),

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 
 use crate::db::StreamingConnection;
 use crate::key::{push_match_key, KeyField};
-use crate::record::{field, finish_key_sort, RecordBuf};
+use crate::record::{field, finish_key_sort, start_key_sort, RecordBuf};
 
 /// `"user"` joined to its practice (a user without one has a null location),
 /// in id order so that a stream cut short can continue after the last id read.
@@ -182,6 +182,7 @@ impl RowEncoder {
             })?),
         };
         out.clear();
+        start_key_sort(&mut out.sort);
         push_match_key(&mut out.sort, &self.key_fields, |f| match f {
             KeyField::Firstname => strings[1],
             KeyField::Lastname => strings[2],

@@ -3,10 +3,12 @@
 //! The two sides run at the same time, each with half the memory budget:
 //!
 //! - vendor (its own thread): pages are fetched concurrently and keyed on
-//!   the fetching threads; their users are spilled sorted by (id, page). Once
-//!   every page is in, those runs are merged and, for a repeated id, only the
-//!   copy from the latest page is kept (SPEC §2); each kept user is spilled
-//!   sorted by match key into `extract/vendor-NNNNNN.run`.
+//!   the fetching threads; their users are spilled sorted by match key into
+//!   `extract/vendor-NNNNNN.run`, and an id entry of each, sorted by (id,
+//!   page, position), into `extract/vendor-ids-NNNNNN.run`. Once every page
+//!   is in, the id entries are merged: of a repeated id, every copy but the
+//!   one from the latest page (SPEC §2) is listed in
+//!   `extract/vendor-drops-NNNNNN.run`, which match leaves out.
 //! - internal: our users are streamed out of PostgreSQL, keyed and spilled
 //!   sorted by match key into `extract/internal-NNNNNN.run`.
 //!
@@ -85,8 +87,11 @@ pub enum ExtractError {
 /// What extract produced and saw; kept in the manifest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExtractOutput {
-    /// Vendor runs, sorted by match key.
+    /// Vendor runs, sorted by match key (copies of a repeated id included).
     pub vendor_runs: Vec<RunFile>,
+    /// Sort keys of the vendor records to leave out, in the same order.
+    #[serde(default)]
+    pub vendor_drop_runs: Vec<RunFile>,
     /// Internal runs, sorted by match key.
     pub internal_runs: Vec<RunFile>,
     /// Vendor users kept (one per id).
@@ -108,7 +113,7 @@ pub struct ExtractOutput {
     pub internal_rows_resumed: u64,
     /// Vendor paging figures.
     pub fetch: vendor::FetchStats,
-    /// Sort figures: vendor by id, vendor by key, internal by key.
+    /// Sort figures: vendor id entries, vendor records, internal records.
     pub sorts: [SortStats; 3],
     /// Seconds the vendor side took (this attempt).
     #[serde(default)]
@@ -206,6 +211,7 @@ pub fn extract(
     };
     let output = ExtractOutput {
         vendor_runs: vendor.runs,
+        vendor_drop_runs: vendor.drop_runs,
         internal_runs: internal.runs,
         vendor_users: vendor.users,
         vendor_records: vendor.counters.records,

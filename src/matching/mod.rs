@@ -5,10 +5,12 @@
 //!                                                                           merge join --> match/rows-*.pgcopy
 //! extract/internal-*.run --k-way merge-->  internal stream (sorted by key) /               match/sample.jsonl
 //! ```
-//! Unmatchable records have the empty key, which sorts first. For every other
+//! The vendor stream leaves out the copies of repeated ids that extract
+//! listed ([`dedup`]). Unmatchable records have the empty key, which sorts first. For every other
 //! key the join reads at most two records per side before deciding the
 //! group's status, then streams the rest: memory does not grow with a group.
 
+mod dedup;
 pub mod group;
 mod rows;
 
@@ -18,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::extract::ExtractOutput;
 use crate::model::MatchStatus;
-use crate::record::{match_key_of, Record};
+use crate::record::{group_of, Record, UNMATCHABLE_GROUP};
 use crate::report::stats::MatchStats;
 use crate::run::atomic;
 use crate::run::RunDir;
@@ -89,7 +91,9 @@ pub fn run_match(
     let dir = run.reset_stage_dir("match").map_err(|source| MatchError::Io { path: run.stage_dir("match"), source })?;
     let scratch = dir.join("scratch");
     atomic::create_private_dir(&scratch).map_err(|source| MatchError::Io { path: scratch.clone(), source })?;
-    let mut vendor = merge(extract.vendor_runs.clone(), &scratch, DEFAULT_FAN_IN, "vendor")?;
+    let vendor_records = merge(extract.vendor_runs.clone(), &scratch, DEFAULT_FAN_IN, "vendor")?;
+    let vendor_drops = merge(extract.vendor_drop_runs.clone(), &scratch, DEFAULT_FAN_IN, "vendor-drops")?;
+    let mut vendor = dedup::WithoutDrops::new(vendor_records, vendor_drops)?;
     let mut internal = merge(extract.internal_runs.clone(), &scratch, DEFAULT_FAN_IN, "internal")?;
 
     let sample_path = dir.join("sample.jsonl");
@@ -120,9 +124,9 @@ pub trait Cursor {
     /// Moves past it.
     fn advance(&mut self) -> Result<(), SortError>;
 
-    /// The next record's match key, if any.
-    fn head_key(&self) -> Option<&[u8]> {
-        self.peek().map(|r| match_key_of(r.sort))
+    /// The next record's key group (hash and match key), if any.
+    fn head_group(&self) -> Option<&[u8]> {
+        self.peek().map(|r| group_of(r.sort))
     }
 }
 
@@ -135,11 +139,11 @@ impl Cursor for Merger {
     }
 }
 
-/// Copies the next record of `cursor` into `into` and moves past it, if its
-/// key is `key`.
-fn take_if<C: Cursor>(cursor: &mut C, key: &[u8], into: &mut Vec<u8>) -> Result<bool, SortError> {
+/// Copies the next record of `cursor` into `into` and moves past it, if it
+/// is of `group`.
+fn take_if<C: Cursor>(cursor: &mut C, group: &[u8], into: &mut Vec<u8>) -> Result<bool, SortError> {
     match cursor.peek() {
-        Some(record) if match_key_of(record.sort) == key => {
+        Some(record) if group_of(record.sort) == group => {
             into.clear();
             record.encode_into(into);
             cursor.advance()?;
@@ -149,14 +153,14 @@ fn take_if<C: Cursor>(cursor: &mut C, key: &[u8], into: &mut Vec<u8>) -> Result<
     }
 }
 
-/// Emits every record of `cursor` with `key`, as `status`, on its side.
+/// Emits every record of `cursor` of `group`, as `status`, on its side.
 fn stream_group<C: Cursor, E: From<SortError>>(
     cursor: &mut C,
-    key: &[u8],
+    group: &[u8],
     mut emit: impl FnMut(Record<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     while let Some(record) = cursor.peek() {
-        if match_key_of(record.sort) != key {
+        if group_of(record.sort) != group {
             break;
         }
         emit(record)?;
@@ -174,16 +178,17 @@ pub fn join<E: From<SortError>>(
 ) -> Result<(), E> {
     let (mut key, mut first_vendor, mut first_internal) = (Vec::new(), Vec::new(), Vec::new());
     loop {
-        if vendor.head_key() == Some(b"") {
-            stream_group(vendor, b"", |r| emit(MatchStatus::Unmatchable, Some(r), None))?;
+        if vendor.head_group() == Some(UNMATCHABLE_GROUP) {
+            stream_group(vendor, UNMATCHABLE_GROUP, |r| emit(MatchStatus::Unmatchable, Some(r), None))?;
             continue;
         }
-        if internal.head_key() == Some(b"") {
-            stream_group(internal, b"", |r| emit(MatchStatus::Unmatchable, None, Some(r)))?;
+        if internal.head_group() == Some(UNMATCHABLE_GROUP) {
+            stream_group(internal, UNMATCHABLE_GROUP, |r| emit(MatchStatus::Unmatchable, None, Some(r)))?;
             continue;
         }
+        // The smaller group comes first in both streams.
         key.clear();
-        match (vendor.head_key(), internal.head_key()) {
+        match (vendor.head_group(), internal.head_group()) {
             (None, None) => return Ok(()),
             (Some(v), Some(i)) => key.extend_from_slice(v.min(i)),
             (Some(v), None) => key.extend_from_slice(v),
@@ -191,8 +196,8 @@ pub fn join<E: From<SortError>>(
         }
         let has_vendor = take_if(vendor, &key, &mut first_vendor)?;
         let has_internal = take_if(internal, &key, &mut first_internal)?;
-        let vendor_presence = Presence::from_peek(has_vendor, vendor.head_key() == Some(&key));
-        let internal_presence = Presence::from_peek(has_internal, internal.head_key() == Some(&key));
+        let vendor_presence = Presence::from_peek(has_vendor, vendor.head_group() == Some(&key));
+        let internal_presence = Presence::from_peek(has_internal, internal.head_group() == Some(&key));
         let Some(status) = group_status(vendor_presence, internal_presence) else {
             continue;
         };

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use super::{join, Cursor};
 use crate::key::{push_match_key, KeyField};
 use crate::model::MatchStatus;
-use crate::record::{field, finish_key_sort, Record};
+use crate::record::{field, finish_key_sort, start_key_sort, Record};
 use crate::sort::SortError;
 
 /// A key-sorted stream held in memory.
@@ -41,7 +41,9 @@ fn cursor(inputs: &[Input]) -> InMemory {
     let mut records: Vec<Vec<u8>> = inputs
         .iter()
         .map(|(id, key)| {
-            let mut sort = key.as_bytes().to_vec();
+            let mut sort = Vec::new();
+            start_key_sort(&mut sort);
+            sort.extend_from_slice(key.as_bytes());
             finish_key_sort(&mut sort, *id);
             let mut payload = Vec::new();
             field::put_int8(&mut payload, Some(*id));

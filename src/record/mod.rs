@@ -5,11 +5,15 @@
 //! key][payload]`. Sorting compares sort keys as bytes, so every order the
 //! pipeline needs is built into the key:
 //!
-//! - by match key: the normalized key, a `0x00` byte, then the id
-//!   ([`push_id`]), giving (key, id) order; an unmatchable record has the
-//!   empty key and sorts first;
-//! - vendor records by id: id, page and position, so the last of equal ids
-//!   comes from the latest page ([`vendor_by_id`]).
+//! - by match key: a 64-bit hash of the normalized key, the key, a `0x00`
+//!   byte, then the id ([`push_id`]), giving (hash, key, id) order. Records
+//!   of one key stay together, which is all the merge join needs; the hash in
+//!   front settles almost every comparison in its first 8 bytes, where names
+//!   sharing a long prefix would need a byte-by-byte compare. An unmatchable
+//!   record has the empty key and hash 0, and sorts first. Vendor records add
+//!   their page and position ([`vendor_key`]), so copies of one id stay apart;
+//! - vendor id entries, to find the copies of an id: id, page and position,
+//!   so the last of equal ids comes from the latest page.
 //!
 //! Payloads hold the user's fields already in the warehouse's binary COPY
 //! form ([`field`]), in the orders of [`internal`] and [`vendor`].
@@ -93,20 +97,52 @@ pub fn push_id(out: &mut Vec<u8>, id: i64) {
     out.extend_from_slice(&((id as u64) ^ (1 << 63)).to_be_bytes());
 }
 
-/// Bytes a key sort key adds after the match key: `0x00` and the id.
-const KEY_SUFFIX_BYTES: usize = 9;
+/// Bytes of the key's hash at the front of a key sort key.
+const HASH_BYTES: usize = 8;
 
-/// Finishes a key sort key: `out` holds the match key (possibly empty); adds
-/// the separator and the id.
+/// Starts a key sort key in the empty `out`: room for the key's hash. The
+/// match key is then appended, and [`finish_key_sort`] completes it.
+pub fn start_key_sort(out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&[0; HASH_BYTES]);
+}
+
+/// Finishes a key sort key begun with [`start_key_sort`], `out` now holding
+/// the match key (possibly empty) after the room: writes the key's hash
+/// there and adds the separator and the id.
 pub fn finish_key_sort(out: &mut Vec<u8>, id: i64) {
+    let hash = key_hash(&out[HASH_BYTES..]);
+    out[..HASH_BYTES].copy_from_slice(&hash.to_be_bytes());
     out.push(0);
     push_id(out, id);
 }
 
-/// The match key inside a key sort key ("" for an unmatchable record).
-pub fn match_key_of(sort: &[u8]) -> &[u8] {
-    &sort[..sort.len().saturating_sub(KEY_SUFFIX_BYTES)]
+/// XXH3 of the key: a fixed, specified algorithm, so runs written by one
+/// process sort like those of another. 0 is kept for the empty key
+/// (unmatchable records first).
+fn key_hash(key: &[u8]) -> u64 {
+    if key.is_empty() {
+        return 0;
+    }
+    xxhash_rust::xxh3::xxh3_64(key).max(1)
 }
+
+/// The match key inside a key sort key ("" for an unmatchable record): the
+/// bytes between the hash and the separator (keys hold no `0x00`).
+pub fn match_key_of(sort: &[u8]) -> &[u8] {
+    &group_of(sort)[HASH_BYTES.min(sort.len())..]
+}
+
+/// The hash and the match key: what records of one key share, and what
+/// orders the groups of records in a key-sorted stream.
+pub fn group_of(sort: &[u8]) -> &[u8] {
+    let key = sort.get(HASH_BYTES..).unwrap_or_default();
+    let end = key.iter().position(|b| *b == 0).unwrap_or(key.len());
+    &sort[..(HASH_BYTES + end).min(sort.len())]
+}
+
+/// The group of unmatchable records (empty key, hash 0).
+pub const UNMATCHABLE_GROUP: &[u8] = &[0; HASH_BYTES];
 
 /// Payload layout of one of our users: binary COPY fields in this order.
 pub mod internal {
@@ -150,34 +186,33 @@ pub mod vendor {
     pub const FIELDS: usize = 7;
 }
 
-/// Vendor records sorted by id before duplicates are dropped (SPEC §2): the
-/// sort key is (id, page, position); the payload is the key sort key, length
-/// first, then the vendor fields.
-pub mod vendor_by_id {
-    /// Builds the by-id sort key.
-    pub fn sort_key(out: &mut Vec<u8>, id: i64, page: u32, position: u32) {
-        super::push_id(out, id);
+/// Vendor sort keys, and the id entries that find the copies of an id.
+///
+/// A vendor record's key sort key is the match key, `0x00`, then (id, page,
+/// position). Its id entry is sorted by that last part and carries the whole
+/// key sort key, so the copies of an id that must go can be listed in the
+/// records' own order (SPEC §2: the later page wins).
+pub mod vendor_key {
+    use super::Record;
+
+    /// Bytes of (id, page, position) at the end of a vendor key sort key.
+    pub const ID_PAGE_POSITION: usize = 16;
+
+    /// Finishes a vendor key sort key: `out` holds the match key.
+    pub fn finish(out: &mut Vec<u8>, id: i64, page: u32, position: u32) {
+        super::finish_key_sort(out, id);
         out.extend_from_slice(&page.to_be_bytes());
         out.extend_from_slice(&position.to_be_bytes());
     }
 
-    /// The id part of a by-id sort key: equal ids have equal first 8 bytes.
-    pub fn id_bytes(sort: &[u8]) -> &[u8] {
-        &sort[..sort.len().min(8)]
+    /// The id entry of a vendor record with key sort key `sort`.
+    pub fn id_entry(sort: &[u8]) -> Record<'_> {
+        Record { sort: &sort[sort.len().saturating_sub(ID_PAGE_POSITION)..], payload: sort }
     }
 
-    /// Builds the payload from a key sort key and the vendor fields.
-    pub fn payload(out: &mut Vec<u8>, key_sort: &[u8], fields: &[u8]) {
-        out.extend_from_slice(&super::len_u32(key_sort.len()).to_le_bytes());
-        out.extend_from_slice(key_sort);
-        out.extend_from_slice(fields);
-    }
-
-    /// The record to sort by key: (key sort key, vendor fields).
-    pub fn by_key(payload: &[u8]) -> Option<super::Record<'_>> {
-        let len = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?) as usize;
-        let sort = payload.get(4..4usize.checked_add(len)?)?;
-        Some(super::Record { sort, payload: &payload[4 + len..] })
+    /// The id part of an id entry's sort key: copies of an id share it.
+    pub fn id_bytes(entry_sort: &[u8]) -> &[u8] {
+        &entry_sort[..entry_sort.len().min(8)]
     }
 }
 
@@ -197,56 +232,72 @@ mod tests {
         assert_eq!(Record::decode(&bytes), None);
     }
 
+    fn key_sort(key: &str, id: i64) -> Vec<u8> {
+        let mut out = Vec::new();
+        start_key_sort(&mut out);
+        out.extend_from_slice(key.as_bytes());
+        finish_key_sort(&mut out, id);
+        out
+    }
+
     #[test]
-    fn key_sort_keys_order_by_key_then_id_with_unmatchable_first() {
-        let sort = |key: &str, id: i64| {
-            let mut out = key.as_bytes().to_vec();
-            finish_key_sort(&mut out, id);
-            out
-        };
+    fn key_sort_keys_keep_a_key_together_by_id_with_unmatchable_first() {
         let mut keys = [
-            sort("ab", 1),
-            sort("a", 5),
-            sort("", 9),
-            sort("a", -3),
-            sort("a b", 0),
-            sort("", -1),
-            sort("a", i64::MAX),
+            key_sort("ab", 1),
+            key_sort("a", 5),
+            key_sort("", 9),
+            key_sort("a", -3),
+            key_sort("a b", 0),
+            key_sort("", -1),
+            key_sort("a", i64::MAX),
+            key_sort("ab", -2),
         ];
         keys.sort();
-        let order: Vec<(&[u8], i64)> =
-            keys.iter().map(|k| (match_key_of(k), i64::from_be_bytes(k[k.len() - 8..].try_into().unwrap()))).collect();
-        let flip = |id: i64| ((id as u64) ^ (1 << 63)) as i64;
-        let expected: Vec<(&[u8], i64)> = vec![
-            (b"", flip(-1)),
-            (b"", flip(9)),
-            (b"a", flip(-3)),
-            (b"a", flip(5)),
-            (b"a", flip(i64::MAX)),
-            (b"a b", flip(0)),
-            (b"ab", flip(1)),
-        ];
-        assert_eq!(order, expected);
+        let order: Vec<&[u8]> = keys.iter().map(|k| match_key_of(k)).collect();
+        assert_eq!(&order[..2], [b"", b""], "unmatchable first");
+        // Each key's records are contiguous, by id.
+        let mut seen: Vec<&[u8]> = Vec::new();
+        for (i, key) in order.iter().enumerate() {
+            if i == 0 || order[i - 1] != *key {
+                assert!(!seen.contains(key), "{key:?} split");
+                seen.push(key);
+            }
+        }
+        let ids_of_a: Vec<&Vec<u8>> = keys.iter().filter(|k| match_key_of(k) == b"a").collect();
+        assert!(ids_of_a.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(match_key_of(&key_sort("a|b\\c", 3)), b"a|b\\c");
     }
 
     #[test]
-    fn by_id_keys_put_the_latest_page_last() {
-        let key = |id, page, position| {
+    fn the_key_hash_is_xxh3_and_stays_so() {
+        // Published XXH3-64 test vector (seed 0): runs on disk depend on it.
+        assert_eq!(xxhash_rust::xxh3::xxh3_64(b""), 0x2D06_8005_38D3_94C2);
+        assert_eq!(key_hash(b""), 0);
+        assert_ne!(key_hash(b"a"), key_hash(b"b"));
+    }
+
+    #[test]
+    fn a_hash_byte_of_zero_does_not_cut_the_key() {
+        let key = (0..200u32).map(|n| format!("k{n}")).find(|k| key_hash(k.as_bytes()).to_be_bytes().contains(&0));
+        let key = key.expect("some key hashes to a zero byte");
+        assert_eq!(match_key_of(&key_sort(&key, 1)), key.as_bytes());
+    }
+
+    #[test]
+    fn id_entries_put_the_latest_page_last_and_carry_the_sort_key() {
+        let sort = |key: &str, id, page, position| {
             let mut out = Vec::new();
-            vendor_by_id::sort_key(&mut out, id, page, position);
+            start_key_sort(&mut out);
+            out.extend_from_slice(key.as_bytes());
+            vendor_key::finish(&mut out, id, page, position);
             out
         };
-        let mut keys = vec![key(7, 3, 0), key(7, 2, 999), key(-7, 9, 9), key(7, 3, 1)];
-        keys.sort();
-        assert_eq!(keys, vec![key(-7, 9, 9), key(7, 2, 999), key(7, 3, 0), key(7, 3, 1)]);
-        assert_eq!(vendor_by_id::id_bytes(&keys[1]), vendor_by_id::id_bytes(&keys[3]));
-    }
-
-    #[test]
-    fn a_by_id_payload_carries_the_key_record() {
-        let mut payload = Vec::new();
-        vendor_by_id::payload(&mut payload, b"k\0sortkey", b"fields");
-        assert_eq!(vendor_by_id::by_key(&payload), Some(Record { sort: b"k\0sortkey", payload: b"fields" }));
-        assert_eq!(vendor_by_id::by_key(&payload[..6]), None);
+        let sorts = [sort("b", 7, 3, 0), sort("a", 7, 2, 999), sort("z", -7, 9, 9), sort("", 7, 3, 1)];
+        let mut entries: Vec<Record<'_>> = sorts.iter().map(|s| vendor_key::id_entry(s)).collect();
+        entries.sort_by(|a, b| a.sort.cmp(b.sort));
+        let order: Vec<&[u8]> = entries.iter().map(|e| match_key_of(e.payload)).collect();
+        assert_eq!(order, vec![&b"z"[..], b"a", b"b", b""]);
+        assert_eq!(vendor_key::id_bytes(entries[1].sort), vendor_key::id_bytes(entries[3].sort));
+        assert_ne!(vendor_key::id_bytes(entries[0].sort), vendor_key::id_bytes(entries[1].sort));
     }
 }

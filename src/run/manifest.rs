@@ -185,7 +185,8 @@ impl Manifest {
         use crate::sort::run_file::in_dir;
         let (extract, matched) = (run.stage_dir("extract"), run.stage_dir("match"));
         if let Some(output) = &mut self.extract_output {
-            for file in output.vendor_runs.iter_mut().chain(output.internal_runs.iter_mut()) {
+            let vendor = output.vendor_runs.iter_mut().chain(output.vendor_drop_runs.iter_mut());
+            for file in vendor.chain(output.internal_runs.iter_mut()) {
                 *file = file.in_dir(&extract);
             }
         }

@@ -14,17 +14,34 @@ use super::run_file::{RunFile, RunReader, RunWriter};
 use super::SortError;
 use crate::record::{header_lengths, Record, HEADER_BYTES};
 
-/// Runs merged at once: the merge holds one read buffer per run, so this
-/// bounds its memory (128 × 64 KiB = 8 MiB a stream).
-pub const DEFAULT_FAN_IN: usize = 128;
+/// Runs merged at once: the merge holds one read buffer and one open file
+/// per run, so this bounds its memory (256 × 64 KiB = 16 MiB a stream) and
+/// its file descriptors.
+pub const DEFAULT_FAN_IN: usize = 256;
 
-/// The next record of one run.
+/// The next record of one run, with the first 8 bytes of its sort key.
 struct Head {
+    prefix: u64,
     record: Vec<u8>,
     run: usize,
 }
 
 impl Head {
+    fn new(record: Vec<u8>, run: usize) -> Head {
+        let mut head = Head { prefix: 0, record, run };
+        head.update_prefix();
+        head
+    }
+
+    /// Recomputes the prefix after `record` changed.
+    fn update_prefix(&mut self) {
+        let mut prefix = [0u8; 8];
+        let key = self.sort_key();
+        let n = key.len().min(8);
+        prefix[..n].copy_from_slice(&key[..n]);
+        self.prefix = u64::from_be_bytes(prefix);
+    }
+
     fn sort_key(&self) -> &[u8] {
         let sort_len = header_lengths(&self.record).map_or(0, |(sort, _)| sort);
         &self.record[HEADER_BYTES..HEADER_BYTES + sort_len]
@@ -35,7 +52,11 @@ impl Ord for Head {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: reverse, so the smallest key (then the
         // lowest run index) comes out first.
-        other.sort_key().cmp(self.sort_key()).then_with(|| other.run.cmp(&self.run))
+        other
+            .prefix
+            .cmp(&self.prefix)
+            .then_with(|| other.sort_key().cmp(self.sort_key()))
+            .then_with(|| other.run.cmp(&self.run))
     }
 }
 impl PartialOrd for Head {
@@ -67,7 +88,7 @@ impl Merger {
             let mut reader = RunReader::open(&file.path)?;
             let mut record = Vec::new();
             if reader.next_into(&mut record)? {
-                heap.push(Head { record, run });
+                heap.push(Head::new(record, run));
             }
             readers.push(reader);
         }
@@ -90,7 +111,9 @@ impl Merger {
             return Ok(());
         };
         // Refill the head's buffer from its own run; the heap re-sorts it on drop.
-        if !self.readers[head.run].next_into(&mut head.record)? {
+        if self.readers[head.run].next_into(&mut head.record)? {
+            head.update_prefix();
+        } else {
             PeekMut::pop(head);
         }
         Ok(())
