@@ -6,13 +6,17 @@
 //! Only then are a stage's outputs trusted by the stages after it.
 
 use std::io::Write;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::ProgressBar;
 
 use crate::extract::{self, ExtractProgress};
+use crate::load::feed::{MatchFailed, SegmentFeed};
+use crate::load::LoadError;
 use crate::matching;
+use crate::matching::{MatchError, MatchOutput};
 use crate::metrics;
 use crate::progress;
 use crate::report;
@@ -65,11 +69,18 @@ impl Pipeline {
     }
 
     /// Runs `first` (continuing it from its checkpoint when `start` says so)
-    /// and every stage after it.
+    /// and every stage after it. Match and load run side by side: the load
+    /// COPYs each segment of rows as soon as match has published it.
     pub fn run_from(&mut self, first: StageName, start: Start) -> anyhow::Result<()> {
-        self.run_stage(first, start)?;
-        for stage in StageName::ALL.into_iter().filter(|s| *s > first) {
-            self.run_stage(stage, Start::Fresh)?;
+        let mut stages = StageName::ALL.into_iter().filter(|s| *s >= first).peekable();
+        let mut start = start;
+        while let Some(stage) = stages.next() {
+            if stage == StageName::Match && stages.next_if_eq(&StageName::Load).is_some() {
+                self.run_match_and_load()?;
+            } else {
+                self.run_stage(stage, start)?;
+            }
+            start = Start::Fresh;
         }
         Ok(())
     }
@@ -78,6 +89,68 @@ impl Pipeline {
     /// their outputs were made from the old ones.
     pub fn run_stage(&mut self, stage: StageName, start: Start) -> anyhow::Result<()> {
         self.check_ready(stage)?;
+        self.begin(stage)?;
+        metrics::reset_peak_rss();
+        let started = Instant::now();
+        let result = self.execute(stage, started, start);
+        self.end(stage, started.elapsed(), result)
+    }
+
+    /// Match, with load fed its segments as they are published.
+    fn run_match_and_load(&mut self) -> anyhow::Result<()> {
+        self.check_ready(StageName::Match)?;
+        let warehouse = self.env.connections.warehouse()?.clone();
+        let extracted = self.manifest.extract_output.clone().context("the manifest has no extract output")?;
+        self.begin(StageName::Match)?;
+        self.begin(StageName::Load)?;
+        metrics::reset_peak_rss();
+        let (settings, run) = (self.manifest.settings.clone(), self.run.clone());
+        let multi = progress::multi(self.env.quiet);
+        let match_bar = progress::bar_in(&multi, "match", extracted.vendor_users + extracted.internal_users, "records");
+        let load_bar = progress::bar_in(&multi, "load", 0, "bytes");
+        let feed = Arc::new(SegmentFeed::open());
+        let started = Instant::now();
+        let (match_outcome, loaded, load_time) = std::thread::scope(|scope| {
+            let load = scope.spawn(|| {
+                let loaded = crate::load::load(&settings, &warehouse, &feed, &|n| load_bar.inc(n));
+                (loaded, started.elapsed())
+            });
+            let matched =
+                matching::run_match(&run, &settings, &extracted, Some(Arc::clone(&feed)), &|n| match_bar.inc(n));
+            feed.close(matched.as_ref().map(|m| m.rows).map_err(|_| MatchFailed));
+            match_bar.finish_and_clear();
+            // Match is complete (or failed) while the load goes on: a crash
+            // from here on resumes with the load alone.
+            let match_outcome = self.end_match(matched, started.elapsed());
+            let (loaded, load_time) = load.join().unwrap_or((Err(LoadError::Session), started.elapsed()));
+            (match_outcome, loaded, load_time)
+        });
+        load_bar.finish_and_clear();
+        match_outcome?;
+        let load_rows = loaded.map(|output| {
+            let rows = output.rows_loaded;
+            self.manifest.load_output = Some(output);
+            rows
+        });
+        self.end(StageName::Load, load_time, load_rows.map_err(anyhow::Error::from))
+    }
+
+    /// Records how match ended, its output kept in the manifest.
+    fn end_match(&mut self, matched: Result<MatchOutput, MatchError>, elapsed: Duration) -> anyhow::Result<()> {
+        let rows = matched.map(|output| {
+            let rows = output.rows;
+            self.manifest.match_output = Some(output);
+            rows
+        });
+        if rows.is_err() {
+            // The load only waited for rows that never came: it did not run.
+            *self.manifest.stage_mut(StageName::Load) = Default::default();
+        }
+        self.end(StageName::Match, elapsed, rows.map_err(anyhow::Error::from))
+    }
+
+    /// Marks `stage` running; the stages after it become pending.
+    fn begin(&mut self, stage: StageName) -> anyhow::Result<()> {
         for later in StageName::ALL.into_iter().filter(|s| *s > stage) {
             *self.manifest.stage_mut(later) = Default::default();
             match later {
@@ -95,13 +168,13 @@ impl Pipeline {
         record.elapsed_secs = None;
         record.peak_rss_bytes = None;
         record.attempts += 1;
-        self.save()?;
+        self.save()
+    }
 
-        metrics::reset_peak_rss();
-        let started = Instant::now();
-        let result = self.execute(stage, started, start);
+    /// Records how `stage` ended and saves the manifest.
+    fn end(&mut self, stage: StageName, elapsed: Duration, result: anyhow::Result<u64>) -> anyhow::Result<()> {
         let record = self.manifest.stage_mut(stage);
-        record.elapsed_secs = Some(started.elapsed().as_secs_f64());
+        record.elapsed_secs = Some(elapsed.as_secs_f64());
         record.finished_at = Some(chrono::Utc::now());
         record.peak_rss_bytes = metrics::peak_rss_bytes();
         match &result {
@@ -177,7 +250,7 @@ impl Pipeline {
                 let extracted = self.manifest.extract_output.clone().context("the manifest has no extract output")?;
                 let total = extracted.vendor_users + extracted.internal_users;
                 let bar = progress::bar(self.env.quiet, "match", total, "records");
-                let output = matching::run_match(&self.run, &settings, &extracted, &|n| bar.inc(n))?;
+                let output = matching::run_match(&self.run, &settings, &extracted, None, &|n| bar.inc(n))?;
                 bar.finish_and_clear();
                 let rows = output.rows;
                 self.manifest.match_output = Some(output);
@@ -186,8 +259,8 @@ impl Pipeline {
             StageName::Load => {
                 let matched = self.manifest.match_output.clone().context("the manifest has no match output")?;
                 let bar = progress::bar(self.env.quiet, "load", matched.bytes(), "bytes");
-                let output =
-                    crate::load::load(&settings, self.env.connections.warehouse()?, &matched, &|n| bar.inc(n))?;
+                let feed = SegmentFeed::finished(matched.segments.clone(), matched.rows);
+                let output = crate::load::load(&settings, self.env.connections.warehouse()?, &feed, &|n| bar.inc(n))?;
                 bar.finish_and_clear();
                 let rows = output.rows_loaded;
                 self.manifest.load_output = Some(output);

@@ -19,6 +19,7 @@
 pub mod catalog;
 pub mod copy;
 pub mod ddl;
+pub mod feed;
 mod sessions;
 
 use std::path::PathBuf;
@@ -28,8 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use catalog::{CatalogError, Layout};
 use ddl::TableName;
+use feed::{MatchFailed, SegmentFeed};
 
-use crate::matching::MatchOutput;
 use crate::secret::SecretUrl;
 use crate::settings::RunSettings;
 
@@ -79,6 +80,9 @@ pub enum LoadError {
     /// A COPY session's thread ended without an answer (a bug).
     #[error("a COPY session ended without an answer")]
     Session,
+    /// The match stage the load was fed by failed.
+    #[error(transparent)]
+    MatchFailed(#[from] MatchFailed),
 }
 
 /// What load did; kept in the manifest.
@@ -105,17 +109,18 @@ const LOAD_LOCK_KEY: i64 = 0x0076_6d5f_6c6f_6164;
 /// the old rows, and its staging table is rebuilt).
 pub const LOAD_RETRIES: u32 = 3;
 
-/// Runs the load stage.
+/// Runs the load stage on the segments of `feed` (which may still be
+/// coming from a match stage running alongside).
 /// `on_bytes` hears how many bytes of the rows files were sent, now and then.
 pub fn load(
     settings: &RunSettings,
     warehouse: &SecretUrl,
-    matched: &MatchOutput,
+    feed: &SegmentFeed,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<LoadOutput, LoadError> {
     let mut attempt = 0;
     loop {
-        match load_once(settings, warehouse, matched, on_bytes) {
+        match load_once(settings, warehouse, feed, on_bytes) {
             Err(error) if attempt < LOAD_RETRIES && error.is_transient(attempt) => {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(250 << attempt));
@@ -145,7 +150,7 @@ fn db(action: &'static str, table: &TableName) -> impl FnOnce(postgres::Error) -
 fn load_once(
     settings: &RunSettings,
     warehouse: &SecretUrl,
-    matched: &MatchOutput,
+    feed: &SegmentFeed,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<LoadOutput, LoadError> {
     let table = &settings.warehouse_table;
@@ -162,8 +167,8 @@ fn load_once(
         CatalogError::Mismatch(mismatch) => LoadError::Mismatch(mismatch),
     })?;
     match layout {
-        Layout::Partitioned => swap_in(&mut client, settings, warehouse, matched, on_bytes),
-        Layout::Plain => replace_in(&mut client, settings, warehouse, matched, on_bytes),
+        Layout::Partitioned => swap_in(&mut client, settings, warehouse, feed, on_bytes),
+        Layout::Plain => replace_in(&mut client, settings, warehouse, feed, on_bytes),
     }
 }
 
@@ -172,7 +177,7 @@ fn swap_in(
     client: &mut postgres::Client,
     settings: &RunSettings,
     warehouse: &SecretUrl,
-    matched: &MatchOutput,
+    feed: &SegmentFeed,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<LoadOutput, LoadError> {
     let (table, date) = (&settings.warehouse_table, settings.report_date);
@@ -188,7 +193,7 @@ fn swap_in(
             parent = table.quoted(),
         ))
         .map_err(db("creating the staging table of", table))?;
-    let result = build_and_swap(client, settings, warehouse, matched, on_bytes, &staging);
+    let result = build_and_swap(client, settings, warehouse, feed, on_bytes, &staging);
     if result.is_err() {
         // Best effort: the next load of the date drops it anyway.
         let _ = drop_staging(client, table, &staging, date);
@@ -200,14 +205,14 @@ fn build_and_swap(
     client: &mut postgres::Client,
     settings: &RunSettings,
     warehouse: &SecretUrl,
-    matched: &MatchOutput,
+    feed: &SegmentFeed,
     on_bytes: &(dyn Fn(u64) + Sync),
     staging: &TableName,
 ) -> Result<LoadOutput, LoadError> {
     let (table, date) = (&settings.warehouse_table, settings.report_date);
     let sessions = settings.load_sessions.max(1);
-    let loaded = sessions::copy_all(warehouse, staging, &matched.segments, sessions, on_bytes)?;
-    check_count(loaded, matched)?;
+    let (loaded, segments) = sessions::copy_all(warehouse, staging, &feed.reader(), sessions, on_bytes)?;
+    check_count(loaded, feed)?;
     crate::failpoint::hit("load.copied");
     // Counted before the swap takes its locks.
     let old = catalog::partition_of(client, table, date).map_err(db("finding the date's partition in", table))?;
@@ -243,7 +248,7 @@ fn build_and_swap(
         rows_replaced,
         rows_loaded: loaded,
         partition: Some(partition.to_string()),
-        sessions: sessions.min(matched.segments.len().max(1) as u32),
+        sessions: sessions.min(segments.max(1) as u32),
     })
 }
 
@@ -252,7 +257,7 @@ fn replace_in(
     client: &mut postgres::Client,
     settings: &RunSettings,
     warehouse: &SecretUrl,
-    matched: &MatchOutput,
+    feed: &SegmentFeed,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<LoadOutput, LoadError> {
     let table = &settings.warehouse_table;
@@ -262,18 +267,21 @@ fn replace_in(
         .execute(&format!("DELETE FROM {} WHERE report_date = $1", table.quoted()), &[&settings.report_date])
         .map_err(db("deleting the report date's rows", table))?;
     let mut loaded = 0;
-    for segment in &matched.segments {
-        loaded += sessions::copy_segment(&mut tx, table, segment, on_bytes)?;
+    let reader = feed.reader();
+    while let Some(segment) = reader.next() {
+        loaded += sessions::copy_segment(&mut tx, table, &segment, on_bytes)?;
     }
-    check_count(loaded, matched)?;
+    check_count(loaded, feed)?;
     crate::failpoint::hit("load.copied");
     commit(tx, warehouse, backend, table)?;
     Ok(LoadOutput { table: table.to_string(), rows_replaced, rows_loaded: loaded, partition: None, sessions: 1 })
 }
 
-fn check_count(loaded: u64, matched: &MatchOutput) -> Result<(), LoadError> {
-    if loaded != matched.rows {
-        return Err(LoadError::CountMismatch { loaded, expected: matched.rows });
+/// Every row match wrote was loaded (this waits for match to finish).
+fn check_count(loaded: u64, feed: &SegmentFeed) -> Result<(), LoadError> {
+    let expected = feed.total_rows()?;
+    if loaded != expected {
+        return Err(LoadError::CountMismatch { loaded, expected });
     }
     Ok(())
 }

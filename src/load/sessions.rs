@@ -6,27 +6,28 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use postgres::GenericClient;
 
 use super::ddl::{self, TableName};
+use super::feed::FeedReader;
 use super::{copy, db, LoadError};
 use crate::matching::Segment;
 use crate::secret::SecretUrl;
 
-/// COPYs every segment into `target` over up to `sessions` connections of
-/// their own (each COPY commits by itself: `target` is not visible to
-/// readers yet). Returns the rows loaded; the first failure stops the rest.
+/// COPYs every segment of `feed` into `target` over `sessions` connections
+/// of their own (each COPY commits by itself: `target` is not visible to
+/// readers yet). Returns the rows loaded and the segments COPYed; the first
+/// failure stops the rest.
 pub(super) fn copy_all(
     warehouse: &SecretUrl,
     target: &TableName,
-    segments: &[Segment],
+    feed: &FeedReader<'_>,
     sessions: u32,
     on_bytes: &(dyn Fn(u64) + Sync),
-) -> Result<u64, LoadError> {
-    let sessions = (sessions as usize).clamp(1, segments.len().max(1));
-    let next = AtomicUsize::new(0);
+) -> Result<(u64, usize), LoadError> {
+    let sessions = sessions.max(1) as usize;
     let stop = AtomicBool::new(false);
+    let copied = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..sessions)
-            .map(|_| scope.spawn(|| session(warehouse, target, segments, &next, &stop, on_bytes)))
-            .collect();
+        let workers: Vec<_> =
+            (0..sessions).map(|_| scope.spawn(|| session(warehouse, target, feed, &copied, &stop, on_bytes))).collect();
         let mut rows = 0;
         let mut failure = None;
         for worker in workers {
@@ -40,15 +41,15 @@ pub(super) fn copy_all(
                 }
             }
         }
-        failure.map_or(Ok(rows), Err)
+        failure.map_or(Ok((rows, copied.load(Ordering::Relaxed))), Err)
     })
 }
 
 fn session(
     warehouse: &SecretUrl,
     target: &TableName,
-    segments: &[Segment],
-    next: &AtomicUsize,
+    feed: &FeedReader<'_>,
+    copied: &AtomicUsize,
     stop: &AtomicBool,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, LoadError> {
@@ -56,8 +57,9 @@ fn session(
         let mut client = crate::db::connect(warehouse, "warehouse")?;
         let mut rows = 0;
         while !stop.load(Ordering::Relaxed) {
-            let Some(segment) = segments.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
-            rows += copy_segment(&mut client, target, segment, on_bytes)?;
+            let Some(segment) = feed.next().filter(|_| !stop.load(Ordering::Relaxed)) else { break };
+            rows += copy_segment(&mut client, target, &segment, on_bytes)?;
+            copied.fetch_add(1, Ordering::Relaxed);
         }
         Ok(rows)
     })();

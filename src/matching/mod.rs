@@ -15,10 +15,12 @@ pub mod group;
 mod rows;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::extract::ExtractOutput;
+use crate::load::feed::SegmentFeed;
 use crate::model::MatchStatus;
 use crate::record::{group_of, Record, UNMATCHABLE_GROUP};
 use crate::report::stats::MatchStats;
@@ -81,11 +83,14 @@ impl MatchOutput {
 }
 
 /// Runs the match stage: reads extract's runs, writes `match/rows-*.pgcopy`.
-/// `on_records` hears how many source records were consumed, now and then.
+/// Each segment published is also handed to `feed`, when a load runs
+/// alongside. `on_records` hears how many source records were consumed, now
+/// and then.
 pub fn run_match(
     run: &RunDir,
     settings: &RunSettings,
     extract: &ExtractOutput,
+    feed: Option<Arc<SegmentFeed>>,
     on_records: &dyn Fn(u64),
 ) -> Result<MatchOutput, MatchError> {
     let dir = run.reset_stage_dir("match").map_err(|source| MatchError::Io { path: run.stage_dir("match"), source })?;
@@ -97,7 +102,7 @@ pub fn run_match(
     let mut internal = merge(extract.internal_runs.clone(), &scratch, DEFAULT_FAN_IN, "internal")?;
 
     let sample_path = dir.join("sample.jsonl");
-    let mut writer = rows::RowWriter::create(&dir, run.id(), settings)?;
+    let mut writer = rows::RowWriter::create(&dir, run.id(), settings, feed)?;
     let (mut consumed, mut reported) = (0u64, 0u64);
     join(&mut vendor, &mut internal, |status, v, i| -> Result<(), MatchError> {
         writer.write(status, v, i)?;

@@ -6,13 +6,14 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
 use super::{MatchError, SAMPLE_ROWS};
 use crate::load::copy::{self as pgcopy, COLUMN_COUNT};
+use crate::load::feed::SegmentFeed;
 use crate::model::MatchStatus;
 use crate::record::{field, internal, match_key_of, vendor, Record};
 use crate::report::stats::MatchStats;
@@ -20,8 +21,9 @@ use crate::run::atomic;
 use crate::settings::RunSettings;
 
 /// A segment is closed once it holds this many bytes: small enough for
-/// several load sessions to share the work, large enough to be few.
-const SEGMENT_BYTES: u64 = 64 << 20;
+/// several load sessions to share the work (and for a load running alongside
+/// to start early), large enough to be few.
+const SEGMENT_BYTES: u64 = 16 << 20;
 const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
 /// One file of rows: a complete binary COPY stream.
@@ -49,7 +51,8 @@ struct OpenSegment {
     segment: Segment,
 }
 
-type Publish = (File, PathBuf, PathBuf);
+/// A closed segment for the publishing thread: its file, temp path and record.
+type Publish = (File, PathBuf, Segment);
 
 /// Writes rows into segments, counting them and keeping the sample.
 pub(super) struct RowWriter {
@@ -71,7 +74,14 @@ pub(super) struct RowWriter {
 }
 
 impl RowWriter {
-    pub(super) fn create(dir: &Path, run_id: &str, settings: &RunSettings) -> Result<RowWriter, MatchError> {
+    /// A writer into `dir`; each published segment is also handed to `feed`
+    /// (a load running alongside), when there is one.
+    pub(super) fn create(
+        dir: &Path,
+        run_id: &str,
+        settings: &RunSettings,
+        feed: Option<Arc<SegmentFeed>>,
+    ) -> Result<RowWriter, MatchError> {
         let report_days = field::days_from_date(settings.report_date);
         let mut constant = Vec::new();
         field::put_date(&mut constant, Some(report_days));
@@ -81,8 +91,11 @@ impl RowWriter {
         let publisher = std::thread::Builder::new()
             .name("match-publish".into())
             .spawn(move || {
-                for (file, tmp, path) in jobs {
-                    let result = atomic::publish(file, &tmp, &path).map_err(|e| (path, e));
+                for (file, tmp, segment) in jobs {
+                    let result = atomic::publish(file, &tmp, &segment.path).map_err(|e| (segment.path.clone(), e));
+                    if let (Ok(()), Some(feed)) = (&result, &feed) {
+                        feed.push(segment);
+                    }
                     if done.send(result).is_err() {
                         return;
                     }
@@ -244,7 +257,7 @@ impl RowWriter {
         open.segment.bytes += pgcopy::TRAILER.len() as u64;
         let file =
             open.out.into_inner().map_err(|e| MatchError::Io { path: open.tmp.clone(), source: e.into_error() })?;
-        let sent = self.publish.as_ref().is_some_and(|p| p.send((file, open.tmp, open.segment.path.clone())).is_ok());
+        let sent = self.publish.as_ref().is_some_and(|p| p.send((file, open.tmp, open.segment.clone())).is_ok());
         if !sent {
             return Err(self.publisher_failed());
         }

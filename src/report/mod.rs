@@ -32,13 +32,35 @@ pub fn build(manifest: &Manifest, report_so_far: Duration) -> Result<String, Rep
         })?,
         None => String::new(),
     };
-    let stages: f64 = [StageName::Extract, StageName::Match, StageName::Load]
-        .iter()
-        .filter_map(|s| manifest.stage(*s).elapsed_secs)
-        .sum();
-    let total = Duration::from_secs_f64(stages) + report_so_far;
+    let total = stages_elapsed(manifest) + report_so_far;
     let ddl = crate::load::ddl::create_table(&manifest.settings.warehouse_table);
     Ok(render::render(manifest, total, &sample, &ddl))
+}
+
+/// The time the stages took: the union of their running spans (match and
+/// load overlap), so that a run resumed the next day does not count the
+/// night in between, nor the overlap twice.
+pub fn stages_elapsed(manifest: &Manifest) -> Duration {
+    let mut spans: Vec<(f64, f64)> = [StageName::Extract, StageName::Match, StageName::Load]
+        .iter()
+        .filter_map(|stage| {
+            let record = manifest.stage(*stage);
+            let elapsed = record.elapsed_secs?;
+            let end = record.finished_at.map_or(elapsed, |t| t.timestamp_micros() as f64 / 1e6);
+            Some((end - elapsed, end))
+        })
+        .collect();
+    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut total = 0.0;
+    let mut covered_to = f64::MIN;
+    for (start, end) in spans {
+        let start = start.max(covered_to);
+        if end > start {
+            total += end - start;
+            covered_to = end;
+        }
+    }
+    Duration::from_secs_f64(total)
 }
 
 /// Writes the report to `path` atomically.
@@ -48,4 +70,33 @@ pub fn write(path: &Path, text: &str) -> Result<(), ReportError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::manifest::StageRecord;
+
+    fn span(finished_at_secs: i64, elapsed_secs: f64) -> StageRecord {
+        StageRecord {
+            finished_at: chrono::DateTime::from_timestamp(finished_at_secs, 0),
+            elapsed_secs: Some(elapsed_secs),
+            ..StageRecord::default()
+        }
+    }
+
+    #[test]
+    fn overlapping_stages_count_once_and_a_pause_between_not_at_all() {
+        let settings = crate::report::render::tests::settings();
+        let mut manifest = Manifest::new("r".into(), settings);
+        manifest.extract = span(1_000_010, 10.0);
+        // Load ran alongside match: 10..15 and 11..20.
+        manifest.matching = span(1_000_015, 5.0);
+        manifest.load = span(1_000_020, 9.0);
+        assert_eq!(stages_elapsed(&manifest), Duration::from_secs(20));
+        // Resumed a day later.
+        manifest.matching = span(1_086_415, 5.0);
+        manifest.load = span(1_086_420, 5.0);
+        assert_eq!(stages_elapsed(&manifest), Duration::from_secs(20));
+    }
 }

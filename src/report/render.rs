@@ -163,7 +163,7 @@ fn stage_table(out: &mut String, manifest: &Manifest) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -173,9 +173,9 @@ mod tests {
         assert_eq!(elapsed(Duration::from_millis(4_240)), "4.2 seconds");
     }
 
-    #[test]
-    fn report_begins_with_the_four_sections_in_order() {
-        let settings = crate::settings::RunSettings {
+    /// Settings of a run, for tests.
+    pub(crate) fn settings() -> crate::settings::RunSettings {
+        crate::settings::RunSettings {
             report_date: "2017-02-02".parse().unwrap(),
             active_days: 30,
             match_on: crate::key::KeyField::ALL.to_vec(),
@@ -189,8 +189,12 @@ mod tests {
             max_pages: 10,
             vendor_url_masked: None,
             load_sessions: 1,
-        };
-        let manifest = Manifest::new("r1".into(), settings);
+        }
+    }
+
+    #[test]
+    fn report_begins_with_the_four_sections_in_order() {
+        let manifest = Manifest::new("r1".into(), settings());
         let text = render(&manifest, Duration::from_secs(125), "{\"a\":1}\n", "CREATE TABLE t ();");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "Elapsed Time: 2 minutes, 5 seconds");
