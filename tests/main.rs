@@ -8,6 +8,8 @@ mod util;
 mod cli;
 // Vendor faults retried to the same rows; a failing page, then resume.
 mod faults;
+// The warehouse table: date partitions, a plain table, tables not ours.
+mod load;
 // Peak memory under --memory-budget + 48 MiB.
 mod memory;
 // Crash consistency: failpoints, kill -9, broken database connections.

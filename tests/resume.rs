@@ -15,14 +15,16 @@ struct Fixture {
     db: TestDb,
     dir: tempfile::TempDir,
     server: Server,
+    /// expected.json of the generated data.
+    planted: serde_json::Value,
 }
 
 fn fixture(name: &str, size: &[&str], serve: &[&str]) -> Fixture {
     let db = TestDb::new(name);
     let dir = tempfile::tempdir().unwrap();
-    generate(&db, dir.path(), size);
+    let planted = generate(&db, dir.path(), size);
     let server = Server::start(dir.path(), serve);
-    Fixture { db, dir, server }
+    Fixture { db, dir, server, planted }
 }
 
 impl Fixture {
@@ -86,6 +88,8 @@ fn every_failpoint_aborts_and_resume_gives_the_uninterrupted_rows() {
         if point.starts_with("extract.internal.checkpoint") {
             assert!(extract["internal_rows_resumed"].as_u64().unwrap() > 0, "{point}: finished rows read again");
         }
+        // Pages read again after the crash are not counted as repeated ids.
+        assert_eq!(extract["duplicate_vendor_ids"], f.planted["duplicate_vendor_ids"], "{point}");
     }
 }
 
@@ -115,6 +119,36 @@ fn killed_at_random_moments_then_resumed_gives_the_uninterrupted_rows() {
     let resumed = f.command(&env, &["resume"]).output().unwrap();
     assert_exit(&resumed, 0);
     assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &expected);
+}
+
+#[test]
+fn a_match_that_fails_leaves_the_load_pending_and_resume_finishes_once_it_can_read() {
+    let f = fixture("matchfail", &SMALL, &[]);
+    let env = TestEnv::new();
+    assert_exit(&f.command(&env, &["extract", "--new"]).output().unwrap(), 0);
+    // Damage a vendor run: match must fail rather than lose its rows.
+    let manifest = f.manifest(&env);
+    let run = std::path::PathBuf::from(manifest["extract_output"]["vendor_runs"][0]["path"].as_str().unwrap());
+    let original = std::fs::read(&run).unwrap();
+    let mut damaged = original.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0xff;
+    std::fs::write(&run, &damaged).unwrap();
+    let failed = f.command(&env, &["resume"]).output().unwrap();
+    assert_exit(&failed, 1);
+    assert!(stderr(&failed).contains("damaged"), "{}", stderr(&failed));
+    let status = status_json(&env);
+    let state = |stage: usize| status["stages"][stage]["state"].as_str().unwrap().to_string();
+    assert_eq!((state(1), state(2)), ("failed".to_string(), "pending".to_string()), "{status}");
+    let tables: i64 =
+        f.db.client()
+            .query_one("SELECT count(*) FROM pg_class WHERE relname LIKE 'platform_user_activity%'", &[])
+            .unwrap()
+            .get(0);
+    assert_eq!(tables, 1, "only the (empty) table: no partition, no staging table left");
+    std::fs::write(&run, &original).unwrap();
+    assert_exit(&f.command(&env, &["resume"]).output().unwrap(), 0);
+    assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &f.expected(30));
 }
 
 #[test]

@@ -55,3 +55,44 @@ impl Cursor for WithoutDrops {
         self.skip_dropped()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sort::merge::merge;
+    use crate::sort::run_file::RunWriter;
+
+    fn run(dir: &std::path::Path, name: &str, sorts: &[&[u8]]) -> crate::sort::run_file::RunFile {
+        let mut writer = RunWriter::create(&dir.join(name), "t").unwrap();
+        for sort in sorts {
+            writer.append(Record { sort, payload: b"p" }).unwrap();
+        }
+        writer.finish().unwrap()
+    }
+
+    fn stream(dir: &std::path::Path, records: &[&[u8]], drops: &[&[u8]]) -> Result<Vec<Vec<u8>>, SortError> {
+        let records = merge(vec![run(dir, "r.run", records)], dir, 64, "t")?;
+        let drops = merge(vec![run(dir, "d.run", drops)], dir, 64, "t")?;
+        let mut stream = WithoutDrops::new(records, drops)?;
+        let mut out = Vec::new();
+        while let Some(record) = stream.peek() {
+            out.push(record.sort.to_vec());
+            stream.advance()?;
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn listed_records_are_left_out_once_per_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        // "b" was read twice and listed once: one copy stays.
+        let kept = stream(dir.path(), &[b"a", b"b", b"b", b"c", b"d"], &[b"a", b"b", b"d"]).unwrap();
+        assert_eq!(kept, [b"b".to_vec(), b"c".to_vec()]);
+    }
+
+    #[test]
+    fn a_listed_record_missing_from_the_runs_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(stream(dir.path(), &[b"a", b"c"], &[b"b"]).is_err());
+    }
+}
