@@ -121,8 +121,9 @@ impl Page {
         let mut rest = self.records.as_slice();
         std::iter::from_fn(move || {
             let (sort, payload) = header_lengths(rest.get(..HEADER_BYTES)?)?;
-            let (encoded, tail) = rest.split_at(HEADER_BYTES + sort + payload);
-            rest = tail;
+            let length = HEADER_BYTES + sort + payload;
+            let encoded = rest.get(..length)?;
+            rest = &rest[length..];
             Record::decode(encoded)
         })
     }

@@ -42,7 +42,6 @@ use crate::secret::SecretUrl;
 use crate::settings::RunSettings;
 use crate::sort::run_file::RunFile;
 use crate::sort::{SortError, SortStats};
-use vendor::FetchStats;
 
 pub use internal_side::SOURCE_RETRIES;
 
@@ -221,7 +220,7 @@ pub fn extract(
         internal_rejects: internal.counters.rejects,
         source_reconnects: reconnects,
         internal_rows_resumed: if resumed { internal_rows_resumed } else { 0 },
-        fetch: FetchStats { pages_resumed: vendor.counters.fetch.pages_resumed, ..vendor.counters.fetch },
+        fetch: vendor.counters.fetch,
         sorts: [vendor.sorts[0], vendor.sorts[1], internal.done.unwrap_or_default()],
         vendor_secs,
         internal_secs,

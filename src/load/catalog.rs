@@ -101,16 +101,17 @@ pub fn staging_comment(table: &TableName, date: chrono::NaiveDate) -> String {
     format!("vendor-match: rows of {date} for {table}, being loaded")
 }
 
-/// Whether `staging` exists and carries the tool's comment for this load.
+/// Whether `staging` carries the tool's comment for this load; `None` when
+/// there is no such table.
 pub fn is_our_staging(
     client: &mut impl GenericClient,
     table: &TableName,
     staging: &TableName,
     date: chrono::NaiveDate,
 ) -> Result<Option<bool>, postgres::Error> {
-    let row = client.query_opt(
-        "SELECT obj_description(to_regclass($1), 'pg_class') IS NOT DISTINCT FROM $2, to_regclass($1) IS NOT NULL",
+    let row = client.query_one(
+        "SELECT to_regclass($1) IS NOT NULL, obj_description(to_regclass($1), 'pg_class') IS NOT DISTINCT FROM $2",
         &[&staging.quoted(), &staging_comment(table, date)],
     )?;
-    Ok(row.and_then(|r| r.get::<_, bool>(1).then(|| r.get(0))))
+    Ok(row.get::<_, bool>(0).then(|| row.get(1)))
 }

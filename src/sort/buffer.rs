@@ -115,11 +115,34 @@ impl Buffer {
 
     /// The encoded records, in index order (sorted after [`sort`](Buffer::sort)).
     pub fn encoded(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.index.iter().map(move |e| {
-            let start = e.offset as usize;
-            let lengths = header_lengths(&self.arena[start..start + HEADER_BYTES]).unwrap_or_default();
-            &self.arena[start..start + HEADER_BYTES + lengths.0 + lengths.1]
-        })
+        self.index.iter().map(move |e| self.record_at(e.offset as usize, self.encoded_len_at(e.offset as usize)))
+    }
+
+    /// Calls `write` with each encoded record in index order, like
+    /// [`encoded`](Buffer::encoded) but faster on a large buffer: in sorted
+    /// order the records lie all over the arena, so each is a cache miss.
+    /// Reading the lengths of a batch first lets those misses overlap.
+    pub fn for_each_encoded<E>(&self, mut write: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        const BATCH: usize = 16;
+        for batch in self.index.chunks(BATCH) {
+            let mut lengths = [0usize; BATCH];
+            for (length, entry) in lengths.iter_mut().zip(batch) {
+                *length = self.encoded_len_at(entry.offset as usize);
+            }
+            for (entry, length) in batch.iter().zip(lengths) {
+                write(self.record_at(entry.offset as usize, length))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn encoded_len_at(&self, offset: usize) -> usize {
+        let (sort, payload) = header_lengths(&self.arena[offset..offset + HEADER_BYTES]).unwrap_or_default();
+        HEADER_BYTES + sort + payload
+    }
+
+    fn record_at(&self, offset: usize, length: usize) -> &[u8] {
+        &self.arena[offset..offset + length]
     }
 
     /// Empties the buffer, keeping its memory for the next fill unless a
@@ -161,6 +184,25 @@ mod tests {
         let mut expected: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
         expected.sort();
         assert_eq!(sorted(&mut buffer), expected);
+    }
+
+    #[test]
+    fn the_batched_walk_gives_the_same_records_as_the_iterator() {
+        let mut buffer = Buffer::new(1 << 20);
+        let mut rng = fastrand::Rng::with_seed(5);
+        for n in 0..1000u32 {
+            let sort = format!("k{}", rng.u32(..100_000)).into_bytes();
+            buffer.push(Record { sort: &sort, payload: &vec![b'x'; (n % 37) as usize] });
+        }
+        buffer.sort();
+        let mut walked = Vec::new();
+        buffer
+            .for_each_encoded(|bytes| -> Result<(), ()> {
+                walked.push(bytes.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(walked, buffer.encoded().map(<[u8]>::to_vec).collect::<Vec<_>>());
     }
 
     #[test]

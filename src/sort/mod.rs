@@ -167,25 +167,16 @@ impl<T: Send + 'static> Sorter<T> {
         })
     }
 
-    /// The runs published so far, in order.
-    pub fn runs(&self) -> &[RunFile] {
-        &self.runs
-    }
-
     /// Whether a record of `encoded_len` bytes fits in the filling buffer.
     /// An empty buffer takes any record (see [`push`](Sorter::push)).
     pub fn fits(&self, encoded_len: usize) -> bool {
         self.filling.is_empty() || self.filling.fits(encoded_len)
     }
 
-    /// Whether the filling buffer holds no record.
-    pub fn is_empty(&self) -> bool {
-        self.filling.is_empty()
-    }
-
     /// Appends a record to the filling buffer. Callers seal first when it
     /// does not [`fit`](Sorter::fits); a record larger than a whole buffer
-    /// goes into an empty one, which should then be sealed at once.
+    /// goes into an empty one, and the next `fits` says no, so it is sealed
+    /// before the next record.
     pub fn push(&mut self, record: Record<'_>) {
         self.filling.push(record);
         self.stats.records += 1;
@@ -286,9 +277,7 @@ fn spill(buffer: &mut Buffer, path: &Path, kind: &str) -> Result<Option<RunFile>
     }
     buffer.sort();
     let mut writer = RunWriter::create(path, kind)?;
-    for encoded in buffer.encoded() {
-        writer.append_encoded(encoded)?;
-    }
+    buffer.for_each_encoded(|encoded| writer.append_encoded(encoded))?;
     writer.finish().map(Some)
 }
 

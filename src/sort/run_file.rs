@@ -2,8 +2,8 @@
 //!
 //! Layout: a header (`vmrun` magic, format version, kind), the encoded
 //! records back to back (see [`crate::record`]), then a trailer: eight `0xff`
-//! bytes (no record header can hold them), the record count and a CRC-32 of
-//! every byte before the trailer. A run that ends early, holds more, or whose bytes
+//! bytes (no record header can hold them), the record count, and a CRC-32 of
+//! every byte before it. A run that ends early, holds more, or whose bytes
 //! changed is reported as damaged, never read as a shorter run.
 
 use std::fs::File;
@@ -49,12 +49,45 @@ pub fn in_dir(path: &Path, dir: &Path) -> PathBuf {
     }
 }
 
+/// A file being written whose bytes are checksummed as they pass: in the
+/// large chunks a `BufWriter` hands over, not record by record (a CRC call
+/// per small record would cost more than the copying).
+struct Checksummed<T> {
+    inner: T,
+    crc: crc32fast::Hasher,
+    /// Bytes still to checksum (reading: all but the trailing CRC itself).
+    left: u64,
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Checksummed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let counted = n.min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        self.crc.update(&buf[..counted]);
+        self.left -= counted as u64;
+        Ok(n)
+    }
+}
+
+/// Bytes of the CRC at the very end of a run; every byte before it is checksummed.
+const CRC_BYTES: u64 = 4;
+
 /// Writes records to `<path>.tmp`; `finish` makes it durable under `<path>`.
 pub struct RunWriter {
     path: PathBuf,
     tmp: PathBuf,
-    out: BufWriter<File>,
-    crc: crc32fast::Hasher,
+    out: BufWriter<Checksummed<File>>,
     records: u64,
 }
 
@@ -63,18 +96,17 @@ impl RunWriter {
     pub fn create(path: &Path, kind: &str) -> Result<RunWriter, SortError> {
         let tmp = atomic::tmp_path(path);
         let file = atomic::create_private(&tmp).map_err(|source| SortError::Io { path: tmp.clone(), source })?;
+        let checksummed = Checksummed { inner: file, crc: crc32fast::Hasher::new(), left: u64::MAX };
         let mut writer = RunWriter {
             path: path.to_path_buf(),
             tmp,
-            out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, file),
-            crc: crc32fast::Hasher::new(),
+            out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, checksummed),
             records: 0,
         };
         let kind = &kind.as_bytes()[..kind.len().min(255)];
         let mut header = MAGIC.to_vec();
         header.extend_from_slice(&[VERSION, kind.len() as u8]);
         header.extend_from_slice(kind);
-        writer.crc.update(&header);
         writer.write(&header)?;
         Ok(writer)
     }
@@ -85,7 +117,6 @@ impl RunWriter {
 
     /// Appends one encoded record (records must come in sorted order).
     pub fn append_encoded(&mut self, encoded: &[u8]) -> Result<(), SortError> {
-        self.crc.update(encoded);
         self.records += 1;
         self.write(encoded)
     }
@@ -96,7 +127,6 @@ impl RunWriter {
         header[..4].copy_from_slice(&(record.sort.len() as u32).to_le_bytes());
         header[4..].copy_from_slice(&(record.payload.len() as u32).to_le_bytes());
         for part in [&header[..], record.sort, record.payload] {
-            self.crc.update(part);
             self.write(part)?;
         }
         self.records += 1;
@@ -107,13 +137,17 @@ impl RunWriter {
     pub fn finish(mut self) -> Result<RunFile, SortError> {
         let mut trailer = TRAILER_MARK.to_vec();
         trailer.extend_from_slice(&self.records.to_le_bytes());
-        trailer.extend_from_slice(&self.crc.clone().finalize().to_le_bytes());
         self.write(&trailer)?;
-        let file =
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SortError::Io { path, source }
+        };
+        let checksummed =
             self.out.into_inner().map_err(|e| SortError::Io { path: self.tmp.clone(), source: e.into_error() })?;
+        let Checksummed { inner: mut file, crc, .. } = checksummed;
+        file.write_all(&crc.finalize().to_le_bytes()).map_err(io(&self.tmp))?;
         crate::failpoint::hit("sort.run_unpublished");
-        atomic::publish(file, &self.tmp, &self.path)
-            .map_err(|source| SortError::Io { path: self.path.clone(), source })?;
+        atomic::publish(file, &self.tmp, &self.path).map_err(io(&self.path))?;
         Ok(RunFile { path: self.path, records: self.records })
     }
 }
@@ -121,8 +155,10 @@ impl RunWriter {
 /// Streams the encoded records of one run file, checking its header and trailer.
 pub struct RunReader {
     path: PathBuf,
-    input: BufReader<File>,
-    crc: crc32fast::Hasher,
+    input: BufReader<Checksummed<File>>,
+    /// Bytes of the file not read yet: a damaged length is caught before
+    /// anything is allocated for it.
+    unread: u64,
     records: u64,
     done: bool,
 }
@@ -130,11 +166,15 @@ pub struct RunReader {
 impl RunReader {
     /// Opens `path` and checks its header.
     pub fn open(path: &Path) -> Result<RunReader, SortError> {
-        let file = File::open(path).map_err(|source| SortError::Io { path: path.to_path_buf(), source })?;
+        let io = |source| SortError::Io { path: path.to_path_buf(), source };
+        let file = File::open(path).map_err(io)?;
+        let unread = file.metadata().map_err(io)?.len();
+        let checksummed =
+            Checksummed { inner: file, crc: crc32fast::Hasher::new(), left: unread.saturating_sub(CRC_BYTES) };
         let mut reader = RunReader {
             path: path.to_path_buf(),
-            input: BufReader::with_capacity(READ_BUFFER_BYTES, file),
-            crc: crc32fast::Hasher::new(),
+            input: BufReader::with_capacity(READ_BUFFER_BYTES, checksummed),
+            unread,
             records: 0,
             done: false,
         };
@@ -147,9 +187,6 @@ impl RunReader {
         if !reader.read_full(&mut kind)? && !kind.is_empty() {
             return Err(reader.corrupt("truncated header".into()));
         }
-        // The header is checksummed too: a changed kind is damage like any other.
-        reader.crc.update(&head);
-        reader.crc.update(&kind);
         Ok(reader)
     }
 
@@ -161,7 +198,10 @@ impl RunReader {
             match self.input.read(&mut buf[filled..]) {
                 Ok(0) if filled == 0 => return Ok(false),
                 Ok(0) => return Err(self.corrupt(format!("truncated inside record {}", self.records + 1))),
-                Ok(n) => filled += n,
+                Ok(n) => {
+                    filled += n;
+                    self.unread = self.unread.saturating_sub(n as u64);
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(source) => return Err(SortError::Io { path: self.path.clone(), source }),
             }
@@ -184,7 +224,8 @@ impl RunReader {
             return Ok(false);
         }
         let (sort_len, payload_len) = header_lengths(&header).unwrap_or_default();
-        if sort_len > MAX_PART_BYTES || payload_len > MAX_PART_BYTES {
+        let fits_in_file = (sort_len as u64).saturating_add(payload_len as u64) <= self.unread;
+        if sort_len > MAX_PART_BYTES || payload_len > MAX_PART_BYTES || !fits_in_file {
             return Err(self.corrupt(format!("record {} has an impossible length", self.records + 1)));
         }
         record.clear();
@@ -193,7 +234,6 @@ impl RunReader {
         if !self.read_full(&mut record[HEADER_BYTES..])? && sort_len + payload_len > 0 {
             return Err(self.corrupt(format!("truncated inside record {}", self.records + 1)));
         }
-        self.crc.update(record);
         self.records += 1;
         Ok(true)
     }
@@ -208,7 +248,9 @@ impl RunReader {
         if count != self.records {
             return Err(self.corrupt(format!("trailer says {count} records, read {}", self.records)));
         }
-        if crc != self.crc.clone().finalize() {
+        // Everything before the CRC has been read (and so checksummed) by now.
+        let checksummed = self.input.get_ref();
+        if checksummed.left != 0 || crc != checksummed.crc.clone().finalize() {
             return Err(self.corrupt("checksum mismatch: the file's bytes changed".into()));
         }
         if self.read_full(&mut [0u8; 1])? {
@@ -288,6 +330,19 @@ mod tests {
             std::fs::write(&run.path, &bytes).unwrap();
             proptest::prop_assert!(read_all(&run.path).is_err());
         }
+    }
+
+    #[test]
+    fn a_damaged_length_is_refused_before_anything_is_allocated_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = write_run(dir.path(), 3);
+        let mut bytes = std::fs::read(&run.path).unwrap();
+        // The first record's sort length, just after the 15-byte header ("internal").
+        let at = MAGIC.len() + 2 + "internal".len();
+        bytes[at..at + 4].copy_from_slice(&(512u32 << 20).to_le_bytes());
+        std::fs::write(&run.path, &bytes).unwrap();
+        let err = read_all(&run.path).unwrap_err().to_string();
+        assert!(err.contains("impossible length"), "{err}");
     }
 
     #[test]
