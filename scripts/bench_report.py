@@ -455,6 +455,22 @@ def nice_ticks(top, count=5):
     return [i * step for i in range(n + 1)]
 
 
+def log_ticks(lo, hi):
+    """1-2-5 ticks covering lo..hi on a log axis."""
+    ticks = []
+    decade = 10 ** math.floor(math.log10(lo))
+    while decade <= hi * 10:
+        for m in (1, 2, 5):
+            t = m * decade
+            if lo / 2.5 <= t <= hi * 2.5:
+                ticks.append(t)
+        decade *= 10
+    inside = [t for t in ticks if lo <= t <= hi]
+    below = [t for t in ticks if t < lo][-1:]
+    above = [t for t in ticks if t > hi][:1]
+    return below + inside + above
+
+
 def users_label(n):
     for div, suffix in ((1e6, "M"), (1e3, "k")):
         if n >= div:
@@ -488,13 +504,21 @@ def svg(path, meta, sizes, figs):
         f'median of {meta["repeat"]} run(s); --memory-budget {html.escape(meta["budget"])}</text>',
     ]
 
-    def axes(left, ymax, ylabel, title):
-        ticks = nice_ticks(ymax)
-        ymax = ticks[-1]
+    def axes(left, ymax, ylabel, title, ymin=None):
+        """Draws a panel; with `ymin`, the y axis is log scale from ymin to ymax."""
+        if ymin is None:
+            ticks = nice_ticks(ymax)
+            ymax = ticks[-1]
+        else:
+            ticks = log_ticks(ymin, ymax)
+            ymin, ymax = min(ymin, ticks[0]), max(ymax, ticks[-1])
         bottom = top + panel_h
 
         def ypos(v):
-            return bottom - v / ymax * panel_h
+            if ymin is None:
+                return bottom - v / ymax * panel_h
+            v = max(v, ymin)
+            return bottom - (math.log10(v) - math.log10(ymin)) / (math.log10(ymax) - math.log10(ymin)) * panel_h
 
         out.append(f'<text x="{left + panel_w / 2}" y="{top - 14}" text-anchor="middle" font-size="14" '
                    f'font-weight="bold">{html.escape(title)}</text>')
@@ -535,9 +559,10 @@ def svg(path, meta, sizes, figs):
     # left panel: seconds
     names = ["run", "floor", "pg_join", *STAGES]
     values = {n: [figs[s["label"]].get(n) for s in sizes] for n in names}
-    ymax = max([v for vs in values.values() for v in vs if v is not None] or [1]) * 1.05
+    present = [v for vs in values.values() for v in vs if v is not None and v > 0] or [1]
     left = lefts[0]
-    ypos = axes(left, ymax, "seconds (median)", "time vs size")
+    # Log scale: the run, its floor and the stages stay readable beside the far slower pg_join.
+    ypos = axes(left, max(present) * 1.3, "seconds (median, log scale)", "time vs size", ymin=min(present) / 1.3)
     legend_left = left + 12
     out.append(f'<rect x="{legend_left - 6}" y="{top + 2}" width="100" height="{len(names) * 18 + 4}" '
                'fill="white" fill-opacity="0.85" stroke="#ccc"/>')
