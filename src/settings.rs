@@ -433,6 +433,9 @@ mod tests {
         assert!(request_timeout(0).is_err());
         assert!(request_timeout(1_000_000_000_000).is_err());
         assert!(retry_delay(u64::MAX).is_err());
+        assert!(load_sessions(0).is_err());
+        assert!(load_sessions(17).is_err());
+        assert_eq!(load_sessions(16).unwrap(), 16);
     }
 
     #[test]

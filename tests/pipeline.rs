@@ -83,6 +83,14 @@ fn generated_fixtures_match_the_naive_join_and_the_planted_counts() {
     }
     let report = stdout(&output);
     assert!(report.contains(&format!("\nTotal Matches: {}\n", planted["total_matches"])), "{report}");
+    // The figures a benchmark reads: the vendor fetch's own time, each side's.
+    let run_id = status_json(&env)["run_id"].as_str().unwrap().to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.work_dir().join(run_id).join("manifest.json")).unwrap()).unwrap();
+    let extract = &manifest["extract_output"];
+    for figure in [&extract["fetch"]["elapsed_secs"], &extract["vendor_secs"], &extract["internal_secs"]] {
+        assert!(figure.as_f64().is_some_and(|secs| secs > 0.0), "{extract}");
+    }
 }
 
 #[test]
