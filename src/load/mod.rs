@@ -118,9 +118,10 @@ pub fn load(
     feed: &SegmentFeed,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<LoadOutput, LoadError> {
+    let job = Job { settings, warehouse, feed, on_bytes };
     let mut attempt = 0;
     loop {
-        match load_once(settings, warehouse, feed, on_bytes) {
+        match load_once(&job) {
             Err(error) if attempt < LOAD_RETRIES && error.is_transient(attempt) => {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(250 << attempt));
@@ -147,14 +148,17 @@ fn db(action: &'static str, table: &TableName) -> impl FnOnce(postgres::Error) -
     move |source| LoadError::Db { action, table, source }
 }
 
-fn load_once(
-    settings: &RunSettings,
-    warehouse: &SecretUrl,
-    feed: &SegmentFeed,
-    on_bytes: &(dyn Fn(u64) + Sync),
-) -> Result<LoadOutput, LoadError> {
-    let table = &settings.warehouse_table;
-    let mut client = crate::db::connect(warehouse, "warehouse")?;
+/// One load: what it loads, where, and whom to tell of its progress.
+struct Job<'a> {
+    settings: &'a RunSettings,
+    warehouse: &'a SecretUrl,
+    feed: &'a SegmentFeed,
+    on_bytes: &'a (dyn Fn(u64) + Sync),
+}
+
+fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
+    let table = &job.settings.warehouse_table;
+    let mut client = crate::db::connect(job.warehouse, "warehouse")?;
     // Partition bounds are compared as text: dates must print as ISO.
     client.batch_execute("SET DateStyle = 'ISO, YMD'").map_err(db("starting", table))?;
     // Loads into one warehouse database take turns: two loads of a date at
@@ -167,20 +171,14 @@ fn load_once(
         CatalogError::Mismatch(mismatch) => LoadError::Mismatch(mismatch),
     })?;
     match layout {
-        Layout::Partitioned => swap_in(&mut client, settings, warehouse, feed, on_bytes),
-        Layout::Plain => replace_in(&mut client, settings, warehouse, feed, on_bytes),
+        Layout::Partitioned => swap_in(&mut client, job),
+        Layout::Plain => replace_in(&mut client, job),
     }
 }
 
 /// Partitioned table: build the date's rows aside, then swap them in.
-fn swap_in(
-    client: &mut postgres::Client,
-    settings: &RunSettings,
-    warehouse: &SecretUrl,
-    feed: &SegmentFeed,
-    on_bytes: &(dyn Fn(u64) + Sync),
-) -> Result<LoadOutput, LoadError> {
-    let (table, date) = (&settings.warehouse_table, settings.report_date);
+fn swap_in(client: &mut postgres::Client, job: &Job<'_>) -> Result<LoadOutput, LoadError> {
+    let (table, date) = (&job.settings.warehouse_table, job.settings.report_date);
     let staging = table.staging(date);
     drop_staging(client, table, &staging, date)?;
     let comment = catalog::staging_comment(table, date).replace('\'', "''");
@@ -193,7 +191,7 @@ fn swap_in(
             parent = table.quoted(),
         ))
         .map_err(db("creating the staging table of", table))?;
-    let result = build_and_swap(client, settings, warehouse, feed, on_bytes, &staging);
+    let result = build_and_swap(client, job, &staging);
     if result.is_err() {
         // Best effort: the next load of the date drops it anyway.
         let _ = drop_staging(client, table, &staging, date);
@@ -201,18 +199,11 @@ fn swap_in(
     result
 }
 
-fn build_and_swap(
-    client: &mut postgres::Client,
-    settings: &RunSettings,
-    warehouse: &SecretUrl,
-    feed: &SegmentFeed,
-    on_bytes: &(dyn Fn(u64) + Sync),
-    staging: &TableName,
-) -> Result<LoadOutput, LoadError> {
-    let (table, date) = (&settings.warehouse_table, settings.report_date);
-    let sessions = settings.load_sessions.max(1);
-    let (loaded, segments) = sessions::copy_all(warehouse, staging, &feed.reader(), sessions, on_bytes)?;
-    check_count(loaded, feed)?;
+fn build_and_swap(client: &mut postgres::Client, job: &Job<'_>, staging: &TableName) -> Result<LoadOutput, LoadError> {
+    let (table, date) = (&job.settings.warehouse_table, job.settings.report_date);
+    let sessions = job.settings.load_sessions.max(1);
+    let (loaded, segments) = sessions::copy_all(job.warehouse, staging, &job.feed.reader(), sessions, job.on_bytes)?;
+    check_count(loaded, job.feed)?;
     crate::failpoint::hit("load.copied");
     // Counted before the swap takes its locks.
     let old = catalog::partition_of(client, table, date).map_err(db("finding the date's partition in", table))?;
@@ -242,7 +233,7 @@ fn build_and_swap(
         partition = partition.quoted(),
     ))
     .map_err(db("attaching the new partition to", table))?;
-    commit(tx, warehouse, backend, table)?;
+    commit(tx, job.warehouse, backend, table)?;
     Ok(LoadOutput {
         table: table.to_string(),
         rows_replaced,
@@ -253,27 +244,21 @@ fn build_and_swap(
 }
 
 /// Plain table: delete the date's rows and COPY the new ones in one transaction.
-fn replace_in(
-    client: &mut postgres::Client,
-    settings: &RunSettings,
-    warehouse: &SecretUrl,
-    feed: &SegmentFeed,
-    on_bytes: &(dyn Fn(u64) + Sync),
-) -> Result<LoadOutput, LoadError> {
-    let table = &settings.warehouse_table;
+fn replace_in(client: &mut postgres::Client, job: &Job<'_>) -> Result<LoadOutput, LoadError> {
+    let (settings, table) = (job.settings, &job.settings.warehouse_table);
     let backend = backend_pid(client, table)?;
     let mut tx = client.transaction().map_err(db("starting a transaction on", table))?;
     let rows_replaced = tx
         .execute(&format!("DELETE FROM {} WHERE report_date = $1", table.quoted()), &[&settings.report_date])
         .map_err(db("deleting the report date's rows", table))?;
     let mut loaded = 0;
-    let reader = feed.reader();
+    let reader = job.feed.reader();
     while let Some(segment) = reader.next() {
-        loaded += sessions::copy_segment(&mut tx, table, &segment, on_bytes)?;
+        loaded += sessions::copy_segment(&mut tx, table, &segment, job.on_bytes)?;
     }
-    check_count(loaded, feed)?;
+    check_count(loaded, job.feed)?;
     crate::failpoint::hit("load.copied");
-    commit(tx, warehouse, backend, table)?;
+    commit(tx, job.warehouse, backend, table)?;
     Ok(LoadOutput { table: table.to_string(), rows_replaced, rows_loaded: loaded, partition: None, sessions: 1 })
 }
 
