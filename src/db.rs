@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use postgres::config::SslMode;
 use rustls_pki_types::pem::PemObject;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::secret::SecretUrl;
 
@@ -124,32 +125,45 @@ impl StreamingConnection {
     }
 }
 
-/// Connects like [`connect`], for streaming.
-pub fn connect_streaming(url: &SecretUrl, role: &'static str) -> Result<StreamingConnection, ConnectError> {
-    let error = |source: ConnectCause| ConnectError { role, url: url.masked(), source };
-    let request = tls_request(url).map_err(error)?;
-    let mut config: tokio_postgres::Config = request.conninfo.parse().map_err(|e: postgres::Error| error(e.into()))?;
+/// What both kinds of connection are made from: the driver's configuration
+/// (TLS mode set, connect timeout 10 s unless the URL sets one) and, when
+/// TLS is asked for, the verifying connector.
+fn prepare(url: &SecretUrl) -> Result<(tokio_postgres::Config, Option<MakeRustlsConnect>), ConnectCause> {
+    let request = tls_request(url)?;
+    let mut config: tokio_postgres::Config = request.conninfo.parse()?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
     config.application_name("vendor-match");
+    if request.verify {
+        config.ssl_mode(SslMode::Require);
+        return Ok((config, Some(rustls_connector(request.root_cert.as_deref())?)));
+    }
+    config.ssl_mode(if request.disable { SslMode::Disable } else { SslMode::Prefer });
+    Ok((config, None))
+}
+
+/// Connects like [`connect`], for streaming.
+pub fn connect_streaming(url: &SecretUrl, role: &'static str) -> Result<StreamingConnection, ConnectError> {
+    let error = |source: ConnectCause| ConnectError { role, url: url.masked(), source };
+    let (config, tls) = prepare(url).map_err(error)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .map_err(|e| error(ConnectCause::Runtime(e.to_string())))?;
-    let client = if request.verify {
-        config.ssl_mode(SslMode::Require);
-        let tls = rustls_connector(request.root_cert.as_deref()).map_err(error)?;
-        let (client, connection) = runtime.block_on(config.connect(tls)).map_err(|e| error(e.into()))?;
-        runtime.spawn(connection);
-        client
-    } else {
-        config.ssl_mode(if request.disable { SslMode::Disable } else { SslMode::Prefer });
-        let (client, connection) =
-            runtime.block_on(config.connect(tokio_postgres::NoTls)).map_err(|e| error(e.into()))?;
-        runtime.spawn(connection);
-        client
+    let client = match tls {
+        Some(tls) => {
+            let (client, connection) = runtime.block_on(config.connect(tls)).map_err(|e| error(e.into()))?;
+            runtime.spawn(connection);
+            client
+        }
+        None => {
+            let (client, connection) =
+                runtime.block_on(config.connect(tokio_postgres::NoTls)).map_err(|e| error(e.into()))?;
+            runtime.spawn(connection);
+            client
+        }
     };
     Ok(StreamingConnection { runtime, client })
 }
@@ -157,23 +171,17 @@ pub fn connect_streaming(url: &SecretUrl, role: &'static str) -> Result<Streamin
 /// Connects to `url` within 10 seconds unless the URL sets `connect_timeout`.
 pub fn connect(url: &SecretUrl, role: &'static str) -> Result<postgres::Client, ConnectError> {
     let error = |source: ConnectCause| ConnectError { role, url: url.masked(), source };
-    let request = tls_request(url).map_err(error)?;
-    let mut config: postgres::Config = request.conninfo.parse().map_err(|e: postgres::Error| error(e.into()))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(10));
+    let (config, tls) = prepare(url).map_err(error)?;
+    let config = postgres::Config::from(config);
+    match tls {
+        Some(tls) => config.connect(tls),
+        None => config.connect(postgres::NoTls),
     }
-    config.application_name("vendor-match");
-    if request.verify {
-        config.ssl_mode(SslMode::Require);
-        let tls = rustls_connector(request.root_cert.as_deref()).map_err(error)?;
-        return config.connect(tls).map_err(|e| error(e.into()));
-    }
-    config.ssl_mode(if request.disable { SslMode::Disable } else { SslMode::Prefer });
-    config.connect(postgres::NoTls).map_err(|e| error(e.into()))
+    .map_err(|e| error(e.into()))
 }
 
 /// A TLS connector trusting `root_cert` (a PEM file), or the system's roots.
-fn rustls_connector(root_cert: Option<&Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, ConnectCause> {
+fn rustls_connector(root_cert: Option<&Path>) -> Result<MakeRustlsConnect, ConnectCause> {
     let mut roots = rustls::RootCertStore::empty();
     match root_cert {
         Some(path) => {
@@ -197,7 +205,7 @@ fn rustls_connector(root_cert: Option<&Path>) -> Result<tokio_postgres_rustls::M
         .map_err(|e| ConnectCause::RootCert { path: PathBuf::new(), reason: e.to_string() })?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    Ok(MakeRustlsConnect::new(config))
 }
 
 #[cfg(test)]
