@@ -69,11 +69,6 @@ impl SegmentFeed {
         }
     }
 
-    /// Bytes of the segments handed over so far.
-    pub fn bytes_so_far(&self) -> u64 {
-        self.lock().segments.iter().map(|s| s.bytes).sum()
-    }
-
     /// A reader from the first segment, for one load attempt.
     pub fn reader(&self) -> FeedReader<'_> {
         FeedReader { feed: self, next: AtomicUsize::new(0) }
@@ -131,7 +126,6 @@ mod tests {
         assert_eq!(feed.total_rows(), Ok(6));
         // A second attempt reads from the start again.
         assert_eq!(feed.reader().next().map(|s| s.rows), Some(1));
-        assert_eq!(feed.bytes_so_far(), 60);
     }
 
     #[test]
