@@ -6,24 +6,24 @@
 //! timed). Then, in a scratch directory under `$TMPDIR`:
 //!
 //! - binary run (this version): all records into one run with
-//!   `RunWriter::append_encoded`, once dropped without `finish` (its buffer
+//!   `SpillWriter::append_encoded`, once dropped without `finish` (its buffer
 //!   is flushed; no trailer, no fsync, no rename: the public API's nearest
 //!   to "the writes alone") and once with `finish` (trailer, fsync, rename);
-//!   then read back with `RunReader::next_into` (CRC checked at the end);
-//! - CSV run (the previous version, `git show 295d424~1:src/sort/run_file.rs`):
+//!   then read back with `SpillReader::next_into` (CRC checked at the end);
+//! - CSV run (the previous version, `git show 295d424~1:src/sort/spill_file.rs`):
 //!   the same records as rows of a `csv::Writer` (flexible, no headers) over
-//!   a `BufWriter` of the same 256 KiB as `RunWriter`'s, in the old layout:
+//!   a `BufWriter` of the same 256 KiB as `SpillWriter`'s, in the old layout:
 //!   a header row, one row per record (match key, id, the six texts as
 //!   `=value` or empty for NULL, the date as `YYYY-MM-DD`), an `end,<count>`
 //!   row. The rows' bytes are prepared before timing, as the binary records
 //!   are, so both sides time only the file format. Written flushed without
 //!   fsync, and with fsync + rename (`run::atomic::publish`, what `finish`
 //!   does); read back with `csv::Reader::read_byte_record` over a `BufReader`
-//!   of `READ_BUFFER_BYTES`, as is and also parsed back into records (key
+//!   of `SPILL_READ_BUFFER_BYTES`, as is and also parsed back into records (key
 //!   hash, id, date), which the binary read does not need;
 //! - k-way merge: the sorted records dealt round-robin into R runs (R = 16,
 //!   64, 256; written before timing), then `sort::merge::merge` (fan-in
-//!   `DEFAULT_FAN_IN`, so one level) drained with `peek`/`advance`, order and
+//!   `MAX_FAN_IN`, so one level) drained with `peek`/`advance`, order and
 //!   count checked.
 //!
 //! Reads follow the writes, so files come from the page cache. MiB/s is of
@@ -38,12 +38,14 @@ use std::path::{Path, PathBuf};
 
 use common::{median_of, mib, thousands, timed, Encoded, Table};
 use csv::ByteRecord;
+use vendor_match::budget::MAX_FAN_IN;
+use vendor_match::budget::SPILL_READ_BUFFER_BYTES;
 use vendor_match::record::{self, field, internal, match_key_of, RecordBuf};
-use vendor_match::run::atomic;
-use vendor_match::sort::merge::{merge, DEFAULT_FAN_IN};
-use vendor_match::sort::run_file::{RunFile, RunReader, RunWriter, READ_BUFFER_BYTES};
+use vendor_match::rundir::atomic;
+use vendor_match::sort::merge::merge;
+use vendor_match::sort::spill_file::{SpillFile, SpillReader, SpillWriter};
 
-/// `RunWriter`'s write buffer (a private constant in `src/sort/run_file.rs`).
+/// `SpillWriter`'s write buffer (a private constant in `src/sort/spill_file.rs`).
 const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 const FAN_INS: [usize; 3] = [16, 64, 256];
 /// The old CSV run layout's header and end rows.
@@ -110,7 +112,7 @@ fn file_bytes(path: &Path) -> f64 {
 /// Returns seconds and the file's size.
 fn binary_write(records: &Encoded, path: &Path, finish: bool) -> [f64; 2] {
     let (secs, written) = timed(|| {
-        let mut writer = RunWriter::create(path, "bench").expect("run writer");
+        let mut writer = SpillWriter::create(path, "bench").expect("run writer");
         for encoded in records.iter() {
             writer.append_encoded(encoded).expect("append");
         }
@@ -130,7 +132,7 @@ fn binary_write(records: &Encoded, path: &Path, finish: bool) -> [f64; 2] {
 
 fn binary_read(path: &Path, n: usize) -> [f64; 1] {
     let (secs, count) = timed(|| {
-        let mut reader = RunReader::open(path).expect("open run");
+        let mut reader = SpillReader::open(path).expect("open run");
         let mut encoded = Vec::new();
         let mut count = 0;
         while reader.next_into(&mut encoded).expect("read run") {
@@ -143,7 +145,7 @@ fn binary_read(path: &Path, n: usize) -> [f64; 1] {
 }
 
 /// Writes every row to one CSV run in the old layout; with `publish`,
-/// fsyncs and renames it as `RunWriter::finish` does.
+/// fsyncs and renames it as `SpillWriter::finish` does.
 fn csv_write(rows: &CsvRows, path: &Path, publish: bool) -> [f64; 2] {
     let tmp = atomic::tmp_path(path);
     let (secs, ()) = timed(|| {
@@ -195,7 +197,7 @@ fn csv_read(path: &Path, n: usize, parse: bool, mut seen: impl FnMut(&RecordBuf)
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(BufReader::with_capacity(READ_BUFFER_BYTES, file));
+            .from_reader(BufReader::with_capacity(SPILL_READ_BUFFER_BYTES, file));
         let mut row = ByteRecord::new();
         assert!(reader.read_byte_record(&mut row).expect("header row"));
         assert_eq!(row.get(0), Some(CSV_MAGIC));
@@ -220,9 +222,9 @@ fn csv_read(path: &Path, n: usize, parse: bool, mut seen: impl FnMut(&RecordBuf)
 }
 
 /// Deals the records round-robin into `fan_in` runs.
-fn deal(records: &Encoded, fan_in: usize, dir: &Path) -> Vec<RunFile> {
-    let mut writers: Vec<RunWriter> = (0..fan_in)
-        .map(|k| RunWriter::create(&dir.join(format!("bench-{k:06}.run")), "bench").expect("run writer"))
+fn deal(records: &Encoded, fan_in: usize, dir: &Path) -> Vec<SpillFile> {
+    let mut writers: Vec<SpillWriter> = (0..fan_in)
+        .map(|k| SpillWriter::create(&dir.join(format!("bench-{k:06}.spill")), "bench").expect("run writer"))
         .collect();
     for (i, encoded) in records.iter().enumerate() {
         writers[i % fan_in].append_encoded(encoded).expect("append");
@@ -230,9 +232,9 @@ fn deal(records: &Encoded, fan_in: usize, dir: &Path) -> Vec<RunFile> {
     writers.into_iter().map(|w| w.finish().expect("finish")).collect()
 }
 
-fn merge_all(runs: &[RunFile], dir: &Path, n: usize) -> [f64; 1] {
+fn merge_all(runs: &[SpillFile], dir: &Path, n: usize) -> [f64; 1] {
     let (secs, count) = timed(|| {
-        let mut merger = merge(runs.to_vec(), dir, DEFAULT_FAN_IN, "bench").expect("merge");
+        let mut merger = merge(runs.to_vec(), dir, MAX_FAN_IN, "bench").expect("merge");
         let mut previous = Vec::new();
         let mut count = 0usize;
         while let Some(record) = merger.peek() {
@@ -258,7 +260,7 @@ fn main() {
     let records = Encoded::generate(n as u64).sorted();
     let rows = CsvRows::build(&records);
     let dir = common::scratch_dir();
-    let binary_path: PathBuf = dir.path().join("bench-binary.run");
+    let binary_path: PathBuf = dir.path().join("bench-binary.spill");
     let csv_path: PathBuf = dir.path().join("bench-csv.run");
 
     let mut table = Table::new(&["case", "seconds", "records/s", "MiB/s", "file MiB"]);
@@ -278,7 +280,7 @@ fn main() {
     let [secs, binary_bytes] = median_of(|| binary_write(&records, &binary_path, true));
     add("binary: append_encoded + finish (fsync, rename)", secs, binary_bytes);
     let [secs] = median_of(|| binary_read(&binary_path, n));
-    add("binary: RunReader::next_into (CRC checked)", secs, binary_bytes);
+    add("binary: SpillReader::next_into (CRC checked)", secs, binary_bytes);
 
     eprintln!("csv run...");
     let [secs, bytes] = median_of(|| csv_write(&rows, &csv_path, false));
@@ -293,7 +295,7 @@ fn main() {
     add("csv: read_byte_record + parse back to records", secs, csv_bytes);
 
     // Untimed: both files give back every record, byte for byte.
-    let mut reader = RunReader::open(&binary_path).expect("open run");
+    let mut reader = SpillReader::open(&binary_path).expect("open run");
     let mut encoded = Vec::new();
     let mut i = 0;
     while reader.next_into(&mut encoded).expect("read run") {

@@ -13,7 +13,7 @@
 //!
 //! - `vendor-match`: `Sorter::push_auto` every record at a budget of 8 MiB
 //!   and 64 MiB, `finish`, then `sort::merge::merge` (fan-in
-//!   `DEFAULT_FAN_IN`) drained with `peek`/`advance`;
+//!   `MAX_FAN_IN`) drained with `peek`/`advance`;
 //! - `extsort`: `ExternalSorter::sort` over the same records (each one an
 //!   owned copy of the encoded bytes, ordered by its sort key and written
 //!   length-prefixed) with segments of 100,000 and 500,000 items, then its
@@ -35,9 +35,10 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::{checksum_step, median_of, mib, rss_now_bytes, scratch_dir, sort_key_of, thousands, Generator, Table};
+use vendor_match::budget::MAX_FAN_IN;
 use vendor_match::metrics::{peak_rss_bytes, reset_peak_rss};
 use vendor_match::record::RecordBuf;
-use vendor_match::sort::merge::{merge, DEFAULT_FAN_IN};
+use vendor_match::sort::merge::merge;
 use vendor_match::sort::Sorter;
 
 const BUDGETS_MIB: [u64; 2] = [8, 64];
@@ -109,7 +110,7 @@ fn vendor_match_sort(n: u64, budget: u64, dir: &Path) -> Outcome {
     let (_, runs, stats) = sorter.finish(()).expect("finish");
     let spill_secs = start.elapsed().as_secs_f64();
     let merging = Instant::now();
-    let mut merger = merge(runs, dir, DEFAULT_FAN_IN, "bench").expect("merge");
+    let mut merger = merge(runs, dir, MAX_FAN_IN, "bench").expect("merge");
     let mut check = Check::default();
     while let Some(record) = merger.peek() {
         check.see(record.sort);
@@ -118,7 +119,7 @@ fn vendor_match_sort(n: u64, budget: u64, dir: &Path) -> Outcome {
     let merge_secs = merging.elapsed().as_secs_f64();
     let peak_rss = peak_rss_bytes().unwrap_or(0);
     assert_eq!(check.count, n, "vendor-match returned {} of {n} records", check.count);
-    Outcome { spill_secs, merge_secs, runs: stats.runs_written, base_rss, peak_rss, checksum: check.checksum }
+    Outcome { spill_secs, merge_secs, runs: stats.files_written, base_rss, peak_rss, checksum: check.checksum }
 }
 
 /// One encoded record for extsort: ordered by its sort key, written length-prefixed.

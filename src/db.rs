@@ -105,6 +105,57 @@ pub fn is_connection_loss(error: &postgres::Error) -> bool {
     }
 }
 
+/// How an attempt on a database session ended, as [`with_reconnects`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The session broke off (see [`is_connection_loss`]): worth another try.
+    Lost,
+    /// Connecting failed: worth another try only after a loss (the server may
+    /// be restarting), never as the first failure (a wrong URL or login).
+    Connect,
+    /// Anything else: final.
+    Final,
+}
+
+/// Times a session that broke off is tried again on a new connection.
+pub const RECONNECTS: u32 = 3;
+
+/// The reconnect policy, for every session the tool holds: runs `attempt`
+/// until it succeeds or fails for good, trying again after a loss (and after
+/// a failed connect that follows a loss) up to [`RECONNECTS`] times, waiting
+/// 0.5, 1 and 2 s. Returns the outcome and how many times it reconnected.
+pub fn with_reconnects<T, E>(
+    attempt: impl FnMut() -> Result<T, E>,
+    classify: impl Fn(&E) -> Failure,
+) -> (Result<T, E>, u32) {
+    reconnect_loop(attempt, classify, std::thread::sleep)
+}
+
+/// [`with_reconnects`], with the wait between tries given (tests wait for nothing).
+fn reconnect_loop<T, E>(
+    mut attempt: impl FnMut() -> Result<T, E>,
+    classify: impl Fn(&E) -> Failure,
+    mut wait: impl FnMut(Duration),
+) -> (Result<T, E>, u32) {
+    let mut reconnects = 0;
+    loop {
+        let result = attempt();
+        let again = match &result {
+            Ok(_) => false,
+            Err(error) => match classify(error) {
+                Failure::Lost => reconnects < RECONNECTS,
+                Failure::Connect => reconnects > 0 && reconnects < RECONNECTS,
+                Failure::Final => false,
+            },
+        };
+        if !again {
+            return (result, reconnects);
+        }
+        reconnects += 1;
+        wait(Duration::from_millis(250 << reconnects));
+    }
+}
+
 /// A connection for streaming a large result: its own single-threaded
 /// runtime drives it, and the whole stream is read inside one `block_on`, so
 /// rows do not each pay for entering the runtime (the blocking client does).
@@ -234,5 +285,29 @@ mod tests {
     #[test]
     fn unknown_sslmode_is_refused() {
         assert!(tls_request(&SecretUrl::parse("postgres://h/db?sslmode=maybe", &["postgres"]).unwrap()).is_err());
+    }
+
+    /// Runs the policy over `outcomes` (then success); returns its result, reconnects and waits.
+    fn replay(outcomes: &[Failure]) -> (Result<(), Failure>, u32, Vec<Duration>) {
+        let mut outcomes = outcomes.iter().copied();
+        let mut waits = Vec::new();
+        let (result, reconnects) =
+            reconnect_loop(|| outcomes.next().map_or(Ok(()), Err), |f| *f, |wait| waits.push(wait));
+        (result, reconnects, waits)
+    }
+
+    #[test]
+    fn a_lost_session_is_tried_again_and_a_first_failed_connect_is_not() {
+        let (result, reconnects, waits) = replay(&[Failure::Lost, Failure::Connect, Failure::Lost]);
+        assert_eq!((result, reconnects), (Ok(()), 3));
+        assert_eq!(waits, [500, 1000, 2000].map(Duration::from_millis));
+        assert_eq!(replay(&[Failure::Connect]), (Err(Failure::Connect), 0, vec![]));
+        assert_eq!(replay(&[Failure::Lost, Failure::Final]).0, Err(Failure::Final));
+    }
+
+    #[test]
+    fn reconnects_stop_after_the_limit() {
+        let (result, reconnects, _) = replay(&[Failure::Lost; 5]);
+        assert_eq!((result, reconnects), (Err(Failure::Lost), RECONNECTS));
     }
 }

@@ -2,12 +2,29 @@
 //! each platform's active status, into a PostgreSQL warehouse table.
 //!
 //! The pipeline is staged around an on-disk external sort: `extract` spills
-//! both sources to sorted runs under a memory budget, `match` k-way merges
-//! and merge-joins them, `load` COPYs the result into the warehouse. See
-//! `SPEC.md` and the README.
+//! both sources to sorted files under a memory budget, `match` k-way merges
+//! and merge-joins them, `load` COPYs the result into the warehouse. The
+//! modules stand in floors, each using only the ones below it (the layout is
+//! in `docs/DESIGN.md`; `tests/layers.rs` holds the code to it):
+//!
+//! ```text
+//! cmd, exit                    commands: arguments into calls of the pipeline
+//! pipeline                     stage order, bookkeeping, the match -> load hand-off
+//! report                       what people read
+//! manifest                     the run's record
+//! load, matching, extract      the stages (each uses the one before it)
+//! sort                         the external sort
+//! rundir                       run directories and the files written there
+//! settings, budget             validated settings, the memory budget's shares
+//! cli, db, progress            raw arguments, connections, progress bars
+//! key, record, model, table, … primitives
+//! ```
 #![warn(missing_docs)]
 
 pub mod activity;
+pub mod budget;
+pub mod bug;
+pub mod causes;
 pub mod cli;
 pub mod cmd;
 pub mod db;
@@ -18,13 +35,16 @@ pub mod failpoint;
 pub mod fixtures;
 pub mod key;
 pub mod load;
+pub mod manifest;
 pub mod matching;
 pub mod metrics;
 pub mod model;
+pub mod pipeline;
 pub mod progress;
 pub mod record;
 pub mod report;
-pub mod run;
+pub mod rundir;
 pub mod secret;
 pub mod settings;
 pub mod sort;
+pub mod table;

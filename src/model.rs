@@ -1,4 +1,4 @@
-//! What every stage names: the side a record came from and the match status of a warehouse row.
+//! What every stage names: the stages themselves, the side a record came from and the match status of a warehouse row.
 //! (The records themselves travel as bytes: see [`crate::record`].)
 
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,35 @@ impl MatchStatus {
             MatchStatus::InternalOnly => "internal_only",
             MatchStatus::VendorOnly => "vendor_only",
             MatchStatus::Unmatchable => "unmatchable",
+        }
+    }
+}
+
+/// The stages of a run, in order (the report counts as one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Stage 1.
+    Extract,
+    /// Stage 2.
+    Match,
+    /// Stage 3.
+    Load,
+    /// The report.
+    Report,
+}
+
+impl Stage {
+    /// Every stage in order.
+    pub const ALL: [Stage; 4] = [Stage::Extract, Stage::Match, Stage::Load, Stage::Report];
+
+    /// The stage's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Extract => "extract",
+            Stage::Match => "match",
+            Stage::Load => "load",
+            Stage::Report => "report",
         }
     }
 }

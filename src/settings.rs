@@ -6,10 +6,11 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::budget::MemoryBudget;
 use crate::cli::SharedArgs;
 use crate::key::KeyField;
-use crate::load::ddl::TableName;
 use crate::secret::{SecretUrl, SecretUrlError};
+use crate::table::TableName;
 
 /// A usage or configuration error: the process exits with status 2.
 #[derive(Debug, thiserror::Error)]
@@ -85,8 +86,8 @@ pub struct RunSettings {
     pub match_on: Vec<KeyField>,
     /// Warehouse table.
     pub warehouse_table: TableName,
-    /// Bytes of records held in memory for sorting.
-    pub memory_budget_bytes: u64,
+    /// Bytes of records held in memory for sorting, and their shares.
+    pub memory_budget: MemoryBudget,
     /// Vendor requests in flight.
     pub concurrency: u32,
     /// Retries per vendor page.
@@ -135,7 +136,6 @@ pub struct Environment {
 
 const DEFAULT_REPORT_DATE: &str = "2017-02-02";
 const DEFAULT_TABLE: &str = "public.platform_user_activity";
-const MIN_BUDGET_BYTES: u64 = 64 * 1024;
 const DEFAULT_MAX_PAGES: u32 = 1_000_000;
 const DEFAULT_LOAD_SESSIONS: u32 = 2;
 /// Each session is a warehouse connection and a backend process.
@@ -198,7 +198,7 @@ pub fn new_run_settings(args: &SharedArgs, env: &Environment) -> Result<RunSetti
         active_days: at_most("active-days", args.active_days.unwrap_or(30), MAX_ACTIVE_DAYS)?,
         match_on: parse_match_on(args.match_on.as_deref().unwrap_or("lastname,firstname,specialty,location"))?,
         warehouse_table: parse_table(args.warehouse_table.as_deref().unwrap_or(DEFAULT_TABLE))?,
-        memory_budget_bytes: parse_budget(args.memory_budget.as_deref().unwrap_or("64MiB"))?,
+        memory_budget: parse_budget(args.memory_budget.as_deref().unwrap_or("64MiB"))?,
         concurrency: at_most("concurrency", positive("concurrency", args.concurrency.unwrap_or(8))?, MAX_CONCURRENCY)?,
         max_retries: args.max_retries.unwrap_or(5),
         retry_delay: retry_delay(args.retry_delay_ms.unwrap_or(500))?,
@@ -251,7 +251,7 @@ pub fn resumed_run_settings(
         settings.warehouse_table = parse_table(raw)?;
     }
     if let Some(raw) = args.memory_budget.as_deref() {
-        settings.memory_budget_bytes = parse_budget(raw)?;
+        settings.memory_budget = parse_budget(raw)?;
     }
     if let Some(n) = args.concurrency {
         settings.concurrency = at_most("concurrency", positive("concurrency", n)?, MAX_CONCURRENCY)?;
@@ -277,20 +277,10 @@ pub fn resumed_run_settings(
     Ok(settings)
 }
 
-fn parse_budget(raw: &str) -> Result<u64, ConfigError> {
-    let bytes = parse_size(raw).map_err(|reason| ConfigError::Size {
-        flag: "memory-budget",
-        input: raw.to_string(),
-        reason,
-    })?;
-    if bytes < MIN_BUDGET_BYTES {
-        return Err(ConfigError::Size {
-            flag: "memory-budget",
-            input: raw.to_string(),
-            reason: "must be at least 64KiB",
-        });
-    }
-    Ok(bytes)
+fn parse_budget(raw: &str) -> Result<MemoryBudget, ConfigError> {
+    let error = |reason| ConfigError::Size { flag: "memory-budget", input: raw.to_string(), reason };
+    let bytes = parse_size(raw).map_err(error)?;
+    MemoryBudget::new(bytes).ok_or_else(|| error("must be at least 64KiB"))
 }
 
 /// Parses a human-readable size: `64MiB`, `512 KiB`, `1GB`, `1000` (bytes).

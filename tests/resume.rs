@@ -58,7 +58,7 @@ fn every_failpoint_aborts_and_resume_gives_the_uninterrupted_rows() {
     let points = [
         "extract.vendor.fetching=5",
         "extract.vendor.page=7",
-        "sort.run_unpublished=3",
+        "sort.spill_unpublished=3",
         "extract.vendor.checkpoint=2",
         "extract.vendor.done",
         "extract.internal.rows=1500",
@@ -66,6 +66,7 @@ fn every_failpoint_aborts_and_resume_gives_the_uninterrupted_rows() {
         "match.rows=2000",
         "load.copying=1",
         "load.copied",
+        "load.committing",
         "manifest.tmp_written=3",
         "stage.completed=2",
     ];
@@ -128,7 +129,7 @@ fn a_match_that_fails_leaves_the_load_pending_and_resume_finishes_once_it_can_re
     assert_exit(&f.command(&env, &["extract", "--new"]).output().unwrap(), 0);
     // Damage a vendor run: match must fail rather than lose its rows.
     let manifest = f.manifest(&env);
-    let run = std::path::PathBuf::from(manifest["extract_output"]["vendor_runs"][0]["path"].as_str().unwrap());
+    let run = std::path::PathBuf::from(manifest["extract_output"]["vendor_spills"][0]["path"].as_str().unwrap());
     let original = std::fs::read(&run).unwrap();
     let mut damaged = original.clone();
     let middle = damaged.len() / 2;
@@ -156,7 +157,11 @@ fn a_source_connection_ended_mid_stream_is_continued_on_a_new_one() {
     // Enough rows that the stream can't have arrived whole before the session ends.
     let f = fixture("sourcedrop", &["--vendor-users", "1500", "--internal-users", "200000", "--page-size", "100"], &[]);
     let env = TestEnv::new();
-    let output = f.command(&env, &["run"]).env(FAILPOINT, "extract.internal.drop=1500").output().unwrap();
+    let mut run = Watched::spawn(f.command(&env, &["run"]).env(FAILPOINT, "extract.internal.rows=1500:pause=3000"));
+    // While the stream waits at its 1,500th row, the server ends the session.
+    run.wait_for("failpoint extract.internal.rows: pausing");
+    assert_eq!(end_sessions(&f.db, "query LIKE 'COPY (SELECT%'"), 1);
+    let output = run.finish();
     assert_exit(&output, 0);
     assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &f.expected(30));
     assert_eq!(f.manifest(&env)["extract_output"]["source_reconnects"], 1);
@@ -177,7 +182,10 @@ fn a_failed_load_keeps_the_old_rows_and_a_dropped_one_is_retried() {
     assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &old);
 
     // The warehouse ends the session before the commit: the load is tried again.
-    let dropped = f.command(&env, &["load"]).env(FAILPOINT, "load.drop").output().unwrap();
+    let mut load = Watched::spawn(f.command(&env, &["load"]).env(FAILPOINT, "load.committing:pause=3000"));
+    load.wait_for("failpoint load.committing: pausing");
+    assert_eq!(end_sessions(&f.db, "state = 'idle in transaction'"), 1);
+    let dropped = load.finish();
     assert_exit(&dropped, 0);
     assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &f.expected(30));
 }
@@ -190,8 +198,12 @@ fn overlapping_loads_of_one_date_take_turns_and_a_run_in_use_is_refused() {
     let url = db.url();
     let args = hand_written_run(&server.url, &url);
     // The first load holds its transaction open for 3 s before committing.
-    let mut slow =
-        first.command(&args).env(FAILPOINT, "load.pause").stdout(std::process::Stdio::null()).spawn().unwrap();
+    let mut slow = first
+        .command(&args)
+        .env(FAILPOINT, "load.committing:pause=3000")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     // Nobody else may work on a run while its process lives.
     let status = status_json(&first);

@@ -7,7 +7,7 @@ use crate::fixtures::FixtureError;
 use crate::settings::{parse_url, ConfigError};
 
 /// Runs a fixtures command.
-pub fn run(command: FixturesCommand) -> anyhow::Result<()> {
+pub fn execute(command: FixturesCommand) -> anyhow::Result<()> {
     match command {
         FixturesCommand::Generate(args) => {
             let url = parse_url("source-url", args.source_url.as_deref(), &["postgres", "postgresql"])?

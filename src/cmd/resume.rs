@@ -1,18 +1,18 @@
 //! `resume`: continue a run from its first unfinished stage.
 
 use crate::cli::StageArgs;
+use crate::pipeline::{Run, Start};
 use crate::settings;
 
-use super::pipeline::Start;
-
 /// Runs the first stage that is not completed and every stage after it.
-pub fn run(args: &StageArgs) -> anyhow::Result<()> {
+pub fn execute(args: &StageArgs) -> anyhow::Result<()> {
     let env = settings::environment(&args.shared)?;
-    let mut pipeline = super::stage::open(args, env)?;
-    match pipeline.manifest().first_unfinished() {
-        Some(stage) => pipeline.run_from(stage, Start::Continue),
+    let mut run = Run::open(env, args.run_id.as_deref())?;
+    run.set_settings(settings::resumed_run_settings(run.id(), &run.manifest().settings, &args.shared)?);
+    match run.manifest().first_unfinished() {
+        Some(stage) => Ok(run.run_from(stage, Start::Continue)?),
         None => {
-            eprintln!("run {} is already complete; nothing to resume", pipeline.id());
+            eprintln!("run {} is already complete; nothing to resume", run.id());
             Ok(())
         }
     }

@@ -5,23 +5,26 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::StatusArgs;
+use crate::manifest::{Manifest, StageRecord};
+use crate::model::Stage;
+use crate::pipeline::runs;
 use crate::report::render::mib;
-use crate::run::manifest::{Manifest, StageName, StageRecord};
-use crate::run::RunDir;
+use crate::rundir::RunDir;
+use crate::settings::ConfigError;
 
 #[derive(Serialize)]
 struct StatusView<'a> {
     run_id: &'a str,
     created_at: chrono::DateTime<chrono::Utc>,
     report_date: chrono::NaiveDate,
-    next_stage: Option<StageName>,
+    next_stage: Option<Stage>,
     stages: Vec<StageView<'a>>,
     counts: Counts,
 }
 
 #[derive(Serialize)]
 struct StageView<'a> {
-    stage: StageName,
+    stage: Stage,
     #[serde(flatten)]
     record: &'a StageRecord,
 }
@@ -37,8 +40,17 @@ struct Counts {
 }
 
 /// Prints the run's status.
-pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
-    let run = RunDir::open(&args.work_dir, args.run_id.as_deref())?;
+pub fn execute(args: &StatusArgs) -> anyhow::Result<()> {
+    let id = match &args.run_id {
+        Some(id) => id.clone(),
+        None => runs::latest(&args.work_dir)?.ok_or_else(|| {
+            ConfigError::NoRun(format!(
+                "no run in work dir {}; start one with `vendor-match run`",
+                args.work_dir.display()
+            ))
+        })?,
+    };
+    let run = RunDir::open(&args.work_dir, &id)?;
     let manifest = Manifest::load(&run.manifest())?;
     let view = view(&manifest);
     let text = if args.json { serde_json::to_string_pretty(&view)? + "\n" } else { render(&view) };
@@ -54,7 +66,7 @@ fn view(manifest: &Manifest) -> StatusView<'_> {
         created_at: manifest.created_at,
         report_date: manifest.settings.report_date,
         next_stage: manifest.first_unfinished(),
-        stages: StageName::ALL.iter().map(|s| StageView { stage: *s, record: manifest.stage(*s) }).collect(),
+        stages: Stage::ALL.iter().map(|s| StageView { stage: *s, record: manifest.stage(*s) }).collect(),
         counts: Counts {
             vendor_users: extract.map(|e| e.vendor_users),
             internal_users: extract.map(|e| e.internal_users),

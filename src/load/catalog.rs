@@ -4,7 +4,7 @@
 
 use postgres::GenericClient;
 
-use super::ddl::{column_type, TableName, COLUMNS};
+use crate::table::{column_type, TableName, COLUMNS};
 
 /// How a report date's rows are replaced in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

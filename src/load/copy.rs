@@ -1,56 +1,15 @@
-//! Warehouse rows in PostgreSQL's binary COPY format: the stream's header and
-//! trailer, reading one tuple back as JSON (the report's sample), and
-//! streaming a segment file into a COPY session.
+//! Streaming a segment file of rows into an open COPY session.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
-use serde_json::{Map, Value};
-
-use super::ddl::COLUMNS;
-use crate::record::field;
-
-/// Columns in a tuple.
-pub const COLUMN_COUNT: usize = COLUMNS.len();
-
-/// Signature, flags (none) and header extension length (none).
-pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
-
-/// A field count of -1 ends the stream.
-pub const TRAILER: &[u8] = &[0xff, 0xff];
-
-/// Bytes sent to the server at a time.
-const CHUNK_BYTES: usize = 256 * 1024;
-
-/// One tuple (as the match stage writes it) as a JSON object in column
-/// order; `None` if it is not a whole tuple of the table's columns.
-pub fn tuple_to_json(tuple: &[u8]) -> Option<Value> {
-    let count = i16::from_be_bytes(tuple.get(..2)?.try_into().ok()?);
-    if usize::try_from(count).ok()? != COLUMN_COUNT {
-        return None;
-    }
-    let fields = field::split::<COLUMN_COUNT>(tuple.get(2..)?).ok()?;
-    let mut row = Map::new();
-    for ((name, sql_type), encoded) in COLUMNS.iter().zip(fields) {
-        let value = match field::value(encoded) {
-            None => Value::Null,
-            Some(bytes) => match sql_type.split_whitespace().next() {
-                Some("date") => Value::from(field::date_from_days(field::date_days(encoded)?)?.to_string()),
-                Some("bigint") => Value::from(field::int8(encoded)?),
-                Some("boolean") => Value::from(bytes.first()? != &0),
-                _ => Value::from(std::str::from_utf8(bytes).ok()?),
-            },
-        };
-        row.insert((*name).to_string(), value);
-    }
-    Some(Value::Object(row))
-}
+use crate::budget::WRITE_BUFFER_BYTES;
 
 /// Streams the segment file at `path` into an open `COPY ... FROM STDIN`,
 /// calling `on_bytes` after every chunk sent.
 pub fn send_segment(path: &Path, into: &mut impl Write, on_bytes: &dyn Fn(u64)) -> std::io::Result<()> {
     let file = std::fs::File::open(path)?;
-    let mut reader = BufReader::with_capacity(CHUNK_BYTES, file);
+    let mut reader = BufReader::with_capacity(WRITE_BUFFER_BYTES, file);
     loop {
         let chunk = reader.fill_buf()?;
         if chunk.is_empty() {
@@ -63,44 +22,4 @@ pub fn send_segment(path: &Path, into: &mut impl Write, on_bytes: &dyn Fn(u64)) 
         crate::failpoint::hit("load.copying");
     }
     into.flush()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_header_is_the_signature_and_two_zero_words() {
-        assert_eq!(HEADER.len(), 19);
-        assert!(HEADER.starts_with(b"PGCOPY\n\xff\r\n\0"));
-    }
-
-    #[test]
-    fn a_tuple_reads_back_as_json_in_column_order() {
-        let mut tuple = (COLUMN_COUNT as i16).to_be_bytes().to_vec();
-        field::put_date(&mut tuple, field::parse_date("2017-02-02"));
-        field::put_text(&mut tuple, Some(b"run-1"));
-        field::put_text(&mut tuple, Some(b"matched"));
-        field::put_text(&mut tuple, None);
-        field::put_int8(&mut tuple, Some(7));
-        field::put_int8(&mut tuple, None);
-        for _ in 0..6 {
-            field::put_text(&mut tuple, Some("Zoë".as_bytes()));
-        }
-        field::put_date(&mut tuple, None);
-        field::put_bool(&mut tuple, Some(true));
-        field::put_text(&mut tuple, None);
-        field::put_date(&mut tuple, field::parse_date("2017-01-03"));
-        field::put_bool(&mut tuple, Some(false));
-        let json = tuple_to_json(&tuple).unwrap();
-        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
-        assert_eq!(keys, COLUMNS.iter().map(|(name, _)| name).collect::<Vec<_>>());
-        assert_eq!(json["report_date"], "2017-02-02");
-        assert_eq!(json["match_key"], Value::Null);
-        assert_eq!(json["internal_user_id"], 7);
-        assert_eq!(json["firstname"], "Zoë");
-        assert_eq!(json["internal_is_active"], true);
-        assert_eq!(json["vendor_last_active_date"], "2017-01-03");
-        assert_eq!(tuple_to_json(&tuple[..tuple.len() - 1]), None);
-    }
 }

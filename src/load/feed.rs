@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-use crate::matching::Segment;
+use crate::matching::segment::Segment;
 
 /// The match stage failed: there is nothing to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -5,11 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use postgres::GenericClient;
 
-use super::ddl::{self, TableName};
+use super::copy;
+use super::error::{db_error, LoadError};
 use super::feed::FeedReader;
-use super::{copy, db, LoadError};
-use crate::matching::Segment;
+use crate::bug::Bug;
+use crate::matching::segment::Segment;
 use crate::secret::SecretUrl;
+use crate::table::{self, TableName};
 
 /// COPYs every segment of `feed` into `target` over `sessions` connections
 /// of their own (each COPY commits by itself: `target` is not visible to
@@ -37,7 +39,7 @@ pub(super) fn copy_all(
                     failure.get_or_insert(error);
                 }
                 Err(_) => {
-                    failure.get_or_insert(LoadError::Session);
+                    failure.get_or_insert(Bug::new("a COPY session panicked").into());
                 }
             }
         }
@@ -76,14 +78,14 @@ pub(super) fn copy_segment(
     segment: &Segment,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<u64, LoadError> {
-    let statement = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", target.quoted(), ddl::column_list());
-    let mut writer = client.copy_in(&statement).map_err(db("starting COPY into", target))?;
+    let statement = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", target.quoted(), table::column_list());
+    let mut writer = client.copy_in(&statement).map_err(db_error("starting COPY into", target))?;
     if let Err(source) = copy::send_segment(&segment.path, &mut writer, on_bytes) {
         // A write fails when the server ended the COPY: its reason comes with finish.
         return Err(match writer.finish() {
-            Err(error) => db("COPY into", target)(error),
+            Err(error) => db_error("COPY into", target)(error),
             Ok(_) => LoadError::Io { path: segment.path.clone(), source },
         });
     }
-    writer.finish().map_err(db("COPY into", target))
+    writer.finish().map_err(db_error("COPY into", target))
 }

@@ -1,7 +1,8 @@
 //! The vendor stream without the copies of repeated ids that extract listed
 //! to leave out: both are in key order, so one pass over the two drops them.
 
-use super::Cursor;
+use super::join::Cursor;
+use crate::bug::Bug;
 use crate::record::Record;
 use crate::sort::merge::Merger;
 use crate::sort::SortError;
@@ -35,10 +36,10 @@ impl WithoutDrops {
                 }
                 // Listed records come from the same pages as the records.
                 std::cmp::Ordering::Less => {
-                    return Err(SortError::Corrupt {
-                        path: Default::default(),
-                        reason: "a vendor record listed to be left out is missing from the vendor runs".into(),
-                    })
+                    return Err(Bug::new(
+                        "a vendor record listed to be left out is missing from the vendor spill files",
+                    )
+                    .into())
                 }
             }
         }
@@ -60,10 +61,10 @@ impl Cursor for WithoutDrops {
 mod tests {
     use super::*;
     use crate::sort::merge::merge;
-    use crate::sort::run_file::RunWriter;
+    use crate::sort::spill_file::SpillWriter;
 
-    fn run(dir: &std::path::Path, name: &str, sorts: &[&[u8]]) -> crate::sort::run_file::RunFile {
-        let mut writer = RunWriter::create(&dir.join(name), "t").unwrap();
+    fn spill(dir: &std::path::Path, name: &str, sorts: &[&[u8]]) -> crate::sort::spill_file::SpillFile {
+        let mut writer = SpillWriter::create(&dir.join(name), "t").unwrap();
         for sort in sorts {
             writer.append(Record { sort, payload: b"p" }).unwrap();
         }
@@ -71,8 +72,8 @@ mod tests {
     }
 
     fn stream(dir: &std::path::Path, records: &[&[u8]], drops: &[&[u8]]) -> Result<Vec<Vec<u8>>, SortError> {
-        let records = merge(vec![run(dir, "r.run", records)], dir, 64, "t")?;
-        let drops = merge(vec![run(dir, "d.run", drops)], dir, 64, "t")?;
+        let records = merge(vec![spill(dir, "r.spill", records)], dir, 64, "t")?;
+        let drops = merge(vec![spill(dir, "d.spill", drops)], dir, 64, "t")?;
         let mut stream = WithoutDrops::new(records, drops)?;
         let mut out = Vec::new();
         while let Some(record) = stream.peek() {
@@ -91,7 +92,7 @@ mod tests {
     }
 
     #[test]
-    fn a_listed_record_missing_from_the_runs_is_an_error() {
+    fn a_listed_record_missing_from_the_spill_files_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         assert!(stream(dir.path(), &[b"a", b"c"], &[b"b"]).is_err());
     }

@@ -92,6 +92,16 @@ impl RecordBuf {
     }
 }
 
+/// The first 8 bytes of a sort key as a big-endian number, zero-padded:
+/// prefixes order like their keys as far as 8 bytes go, which settles almost
+/// every comparison (a key sort key starts with the key's hash).
+pub fn sort_prefix(sort: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = sort.len().min(8);
+    bytes[..n].copy_from_slice(&sort[..n]);
+    u64::from_be_bytes(bytes)
+}
+
 /// Appends `id` so that byte order is numeric order (sign bit flipped, big-endian).
 pub fn push_id(out: &mut Vec<u8>, id: i64) {
     out.extend_from_slice(&((id as u64) ^ (1 << 63)).to_be_bytes());

@@ -1,12 +1,12 @@
 //! The report: built from the manifest and the match sample, printed and written to `--output` atomically.
 
 pub mod render;
-pub mod stats;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::run::manifest::{Manifest, StageName};
+use crate::manifest::Manifest;
+use crate::model::Stage;
 
 /// The report could not be built or written.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +41,7 @@ pub fn build(manifest: &Manifest, report_so_far: Duration) -> Result<String, Rep
 /// load overlap), so that a run resumed the next day does not count the
 /// night in between, nor the overlap twice.
 pub fn stages_elapsed(manifest: &Manifest) -> Duration {
-    let mut spans: Vec<(f64, f64)> = [StageName::Extract, StageName::Match, StageName::Load]
+    let mut spans: Vec<(f64, f64)> = [Stage::Extract, Stage::Match, Stage::Load]
         .iter()
         .filter_map(|stage| {
             let record = manifest.stage(*stage);
@@ -65,7 +65,7 @@ pub fn stages_elapsed(manifest: &Manifest) -> Duration {
 
 /// Writes the report to `path` atomically.
 pub fn write(path: &Path, text: &str) -> Result<(), ReportError> {
-    crate::run::atomic::write(path, text.as_bytes()).map_err(|source| ReportError {
+    crate::rundir::atomic::write(path, text.as_bytes()).map_err(|source| ReportError {
         action: "writing",
         path: path.to_path_buf(),
         source,
@@ -75,7 +75,7 @@ pub fn write(path: &Path, text: &str) -> Result<(), ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::manifest::StageRecord;
+    use crate::manifest::StageRecord;
 
     fn span(finished_at_secs: i64, elapsed_secs: f64) -> StageRecord {
         StageRecord {

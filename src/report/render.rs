@@ -3,10 +3,11 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::stats::{ActiveTable, MatchStats};
 use crate::extract::ExtractOutput;
+use crate::manifest::Manifest;
+use crate::matching::stats::{ActiveTable, MatchStats};
 use crate::model::MatchStatus;
-use crate::run::manifest::{Manifest, StageName};
+use crate::model::Stage;
 
 /// "2 minutes, 5 seconds"; under a minute, "4.2 seconds".
 pub fn elapsed(duration: Duration) -> String {
@@ -149,7 +150,7 @@ fn data_quality(out: &mut String, extract: &ExtractOutput, stats: &MatchStats) {
 fn stage_table(out: &mut String, manifest: &Manifest) {
     let _ = writeln!(out, "\nStages:");
     let _ = writeln!(out, "  {:<8} {:>10} {:>12} {:>12}", "stage", "time", "rows", "peak RSS");
-    for stage in [StageName::Extract, StageName::Match, StageName::Load] {
+    for stage in [Stage::Extract, Stage::Match, Stage::Load] {
         let record = manifest.stage(stage);
         let _ = writeln!(
             out,
@@ -179,8 +180,8 @@ pub(crate) mod tests {
             report_date: "2017-02-02".parse().unwrap(),
             active_days: 30,
             match_on: crate::key::KeyField::ALL.to_vec(),
-            warehouse_table: crate::load::ddl::TableName::parse("t").unwrap(),
-            memory_budget_bytes: 1 << 20,
+            warehouse_table: crate::table::TableName::parse("t").unwrap(),
+            memory_budget: crate::budget::MemoryBudget::new(1 << 20).unwrap(),
             concurrency: 1,
             max_retries: 0,
             retry_delay: Duration::ZERO,

@@ -2,7 +2,7 @@
 //! of (key prefix, offset), and a sort of the index. Its memory is exactly the
 //! two vectors' capacities, which never exceed its limit together.
 
-use crate::record::{header_lengths, Record, HEADER_BYTES};
+use crate::record::{header_lengths, sort_prefix, Record, HEADER_BYTES};
 
 /// One record's place in the arena, with the first 8 bytes of its sort key
 /// (big-endian, zero-padded) so that most comparisons touch no record bytes.
@@ -69,7 +69,7 @@ impl Buffer {
         let offset = u32::try_from(self.arena.len()).unwrap_or(u32::MAX);
         record.encode_into(&mut self.arena);
         let sort_len = u32::try_from(record.sort.len()).unwrap_or(u32::MAX);
-        self.index.push(Entry { prefix: prefix(record.sort), offset, sort_len });
+        self.index.push(Entry { prefix: sort_prefix(record.sort), offset, sort_len });
     }
 
     /// Grows the arena by up to double, leaving the index room for as many
@@ -155,14 +155,6 @@ impl Buffer {
             self.index = Vec::new();
         }
     }
-}
-
-/// The first 8 bytes of a sort key as a big-endian number, zero-padded.
-fn prefix(sort: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = sort.len().min(8);
-    bytes[..n].copy_from_slice(&sort[..n]);
-    u64::from_be_bytes(bytes)
 }
 
 #[cfg(test)]

@@ -1,92 +1,68 @@
-//! External sort under a byte budget: buffer encoded records, spill sorted
-//! runs from a background thread, merge them later.
+//! External sort under a byte budget: buffer encoded records, spill them
+//! sorted to files from a background thread, merge the files later.
 //!
-//! The budget is split into two buffers. While the caller fills one, the
-//! sorter's own thread sorts the other and writes it as a run file, so the
-//! source being read (a PostgreSQL COPY stream, vendor pages) keeps flowing
-//! while a run is written:
+//! The sorter's share of the budget is split into [`SORT_BUFFERS`] buffers.
+//! While the caller fills one, the sorter's own thread sorts the other and
+//! writes it as a spill file, so the source being read (a PostgreSQL COPY
+//! stream, vendor pages) keeps flowing while a file is written:
 //!
 //! 1. `push` appends a record to the filling buffer; `fits` tells whether the
 //!    next one would pass the buffer's limit;
 //! 2. `seal(token)` hands the full buffer to the spill thread and takes the
-//!    other one (waiting for it if its run is still being written);
-//! 3. the spill thread sorts the buffer, writes the run, publishes it (fsync,
-//!    rename) and hands the buffer back with the caller's token: the token says
-//!    what the run covers (vendor pages, the last internal id), so the caller
-//!    can checkpoint exactly what is durable;
-//! 4. `finish` seals what is left and waits for every run.
+//!    other one (waiting for it if its file is still being written);
+//! 3. the spill thread sorts the buffer, writes the spill file, publishes it
+//!    (fsync, rename) and hands the buffer back with the caller's token: the
+//!    token says what the file covers (vendor pages, the last internal id),
+//!    so the caller can checkpoint exactly what is durable;
+//! 4. `finish` seals what is left and waits for every file.
 //!
-//! The runs are then merged with [`merge::merge`].
+//! The spill files are then merged with [`merge::merge`].
 
 pub mod buffer;
+mod error;
 pub mod merge;
-pub mod run_file;
+pub mod spill_file;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use buffer::Buffer;
-use run_file::{RunFile, RunWriter};
+pub use error::SortError;
+use spill_file::{SpillFile, SpillWriter};
 
+use crate::budget::SORT_BUFFERS;
+use crate::bug::Bug;
 use crate::record::Record;
-
-/// A failure of the sorter or of reading its runs.
-#[derive(Debug, thiserror::Error)]
-pub enum SortError {
-    /// A file operation failed.
-    #[error("I/O error on {path}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A run file is not what the sorter wrote.
-    #[error("run file {path} is damaged: {reason}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The spill thread could not be started or stopped without answering.
-    #[error("the {kind} sorter's spill thread failed")]
-    SpillThread {
-        /// The sorter's kind.
-        kind: String,
-    },
-}
 
 /// Figures of one sort.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SortStats {
     /// Records pushed.
     pub records: u64,
-    /// Run files written.
-    pub runs_written: u64,
+    /// Spill files written.
+    pub files_written: u64,
     /// Most bytes held at once, both buffers together.
     pub peak_bytes: u64,
-    /// Seconds the spill thread spent sorting and writing runs.
+    /// Seconds the spill thread spent sorting and writing spill files.
     #[serde(default)]
     pub spill_secs: f64,
-    /// Seconds the caller waited for the spill thread (runs written slower
+    /// Seconds the caller waited for the spill thread (files written slower
     /// than records arrived).
     #[serde(default)]
     pub wait_secs: f64,
 }
 
-/// What [`Sorter::finish`] returns: the last spills, every run in order,
-/// and the sort's figures.
-pub type Finished<T> = (Vec<Spilled<T>>, Vec<RunFile>, SortStats);
+/// What [`Sorter::finish`] returns: the last spills, every spill file in
+/// order, and the sort's figures.
+pub type Finished<T> = (Vec<Spilled<T>>, Vec<SpillFile>, SortStats);
 
-/// A sealed buffer whose run is now published; `run` is `None` when the
-/// buffer held no record. `token` is what the caller sealed it with.
+/// A sealed buffer whose spill file is now published; `file` is `None`
+/// when the buffer held no record. `token` is what the caller sealed it with.
 #[derive(Debug)]
 pub struct Spilled<T> {
-    /// The run written.
-    pub run: Option<RunFile>,
+    /// The spill file written.
+    pub file: Option<SpillFile>,
     /// The caller's token.
     pub token: T,
 }
@@ -98,13 +74,13 @@ struct Job<T> {
 }
 
 struct Done<T> {
-    result: Result<Option<RunFile>, SortError>,
+    result: Result<Option<SpillFile>, SortError>,
     buffer: Buffer,
     token: T,
     spill_secs: f64,
 }
 
-/// Sorts any number of records under a byte budget, spilling runs to a directory.
+/// Sorts any number of records under a byte budget, spilling files to a directory.
 pub struct Sorter<T: Send + 'static = ()> {
     dir: PathBuf,
     kind: String,
@@ -115,21 +91,26 @@ pub struct Sorter<T: Send + 'static = ()> {
     jobs: Option<mpsc::Sender<Job<T>>>,
     done: mpsc::Receiver<Done<T>>,
     worker: Option<JoinHandle<()>>,
-    runs: Vec<RunFile>,
+    files: Vec<SpillFile>,
     stats: SortStats,
 }
 
 impl<T: Send + 'static> Sorter<T> {
-    /// A sorter writing runs named `<kind>-NNNNNN.run` into `dir`, holding at
-    /// most `budget_bytes` of records (two buffers of half that).
+    /// A sorter writing spill files named `<kind>-NNNNNN.spill` into `dir`,
+    /// holding at most `budget_bytes` of records ([`SORT_BUFFERS`] buffers).
     pub fn new(dir: &Path, kind: &str, budget_bytes: u64) -> Result<Sorter<T>, SortError> {
-        Sorter::with_runs(dir, kind, budget_bytes, Vec::new())
+        Sorter::with_files(dir, kind, budget_bytes, Vec::new())
     }
 
-    /// A sorter that continues after `runs` (from a checkpoint): new runs are
-    /// numbered after them.
-    pub fn with_runs(dir: &Path, kind: &str, budget_bytes: u64, runs: Vec<RunFile>) -> Result<Sorter<T>, SortError> {
-        let half = usize::try_from(budget_bytes / 2).unwrap_or(usize::MAX);
+    /// A sorter that continues after `files` (from a checkpoint): new spill
+    /// files are numbered after them.
+    pub fn with_files(
+        dir: &Path,
+        kind: &str,
+        budget_bytes: u64,
+        files: Vec<SpillFile>,
+    ) -> Result<Sorter<T>, SortError> {
+        let buffer_bytes = usize::try_from(budget_bytes / SORT_BUFFERS).unwrap_or(usize::MAX);
         let (jobs, job_queue) = mpsc::channel::<Job<T>>();
         let (done_sender, done) = mpsc::channel::<Done<T>>();
         let spill_kind = kind.to_string();
@@ -147,22 +128,22 @@ impl<T: Send + 'static> Sorter<T> {
                     }
                 }
             })
-            .map_err(|_| SortError::SpillThread { kind: kind.to_string() })?;
+            .map_err(|source| SortError::SpillThread { kind: kind.to_string(), source })?;
         let stats = SortStats {
-            records: runs.iter().map(|r| r.records).sum(),
-            runs_written: runs.len() as u64,
+            records: files.iter().map(|f| f.records).sum(),
+            files_written: files.len() as u64,
             ..SortStats::default()
         };
         Ok(Sorter {
             dir: dir.to_path_buf(),
             kind: kind.to_string(),
-            filling: Buffer::new(half),
-            spare: Some(Buffer::new(half)),
+            filling: Buffer::new(buffer_bytes),
+            spare: Some(Buffer::new(buffer_bytes)),
             spilling_bytes: 0,
             jobs: Some(jobs),
             done,
             worker: Some(worker),
-            runs,
+            files,
             stats,
         })
     }
@@ -186,7 +167,7 @@ impl<T: Send + 'static> Sorter<T> {
     }
 
     /// Hands the filling buffer to the spill thread with `token`, waiting
-    /// for the other buffer if its run is still being written. Returns the
+    /// for the other buffer if its file is still being written. Returns the
     /// spills that completed meanwhile, in order.
     pub fn seal(&mut self, token: T) -> Result<Vec<Spilled<T>>, SortError> {
         let mut completed = Vec::new();
@@ -196,9 +177,9 @@ impl<T: Send + 'static> Sorter<T> {
         };
         let full = std::mem::replace(&mut self.filling, next);
         self.spilling_bytes = full.reserved_bytes();
-        let path = self.dir.join(format!("{}-{:06}.run", self.kind, self.stats.runs_written + 1));
-        // Numbered now: runs are published in the order they are sealed.
-        self.stats.runs_written += u64::from(!full.is_empty());
+        let path = self.dir.join(format!("{}-{:06}.spill", self.kind, self.stats.files_written + 1));
+        // Numbered now: files are published in the order they are sealed.
+        self.stats.files_written += u64::from(!full.is_empty());
         let job = Job { buffer: full, path, token };
         let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
         if !sent {
@@ -210,8 +191,8 @@ impl<T: Send + 'static> Sorter<T> {
         Ok(completed)
     }
 
-    /// Seals what is left with `token`, waits for every run, and returns the
-    /// last spills, all runs (in order) and the sort's figures.
+    /// Seals what is left with `token`, waits for every file, and returns the
+    /// last spills, all spill files (in order) and the sort's figures.
     pub fn finish(mut self, token: T) -> Result<Finished<T>, SortError> {
         let mut completed = self.seal(token)?;
         self.jobs = None;
@@ -222,7 +203,7 @@ impl<T: Send + 'static> Sorter<T> {
         if let Some(worker) = self.worker.take() {
             worker.join().map_err(|_| self.thread_failed())?;
         }
-        Ok((completed, std::mem::take(&mut self.runs), self.stats))
+        Ok((completed, std::mem::take(&mut self.files), self.stats))
     }
 
     /// Waits for the spill thread's next completion; returns its buffer.
@@ -234,18 +215,18 @@ impl<T: Send + 'static> Sorter<T> {
     }
 
     fn complete(&mut self, done: Done<T>, completed: &mut Vec<Spilled<T>>) -> Result<Buffer, SortError> {
-        let run = done.result?;
+        let file = done.result?;
         self.spilling_bytes = 0;
         self.stats.spill_secs += done.spill_secs;
-        if let Some(run) = &run {
-            self.runs.push(run.clone());
+        if let Some(file) = &file {
+            self.files.push(file.clone());
         }
-        completed.push(Spilled { run, token: done.token });
+        completed.push(Spilled { file, token: done.token });
         Ok(done.buffer)
     }
 
     fn thread_failed(&self) -> SortError {
-        SortError::SpillThread { kind: self.kind.clone() }
+        Bug::new(format!("the {} sorter's spill thread ended without an answer", self.kind)).into()
     }
 }
 
@@ -270,13 +251,13 @@ impl<T: Send + 'static> Drop for Sorter<T> {
     }
 }
 
-/// Sorts `buffer` and writes it as the run at `path` (nothing when empty).
-fn spill(buffer: &mut Buffer, path: &Path, kind: &str) -> Result<Option<RunFile>, SortError> {
+/// Sorts `buffer` and writes it as the spill file at `path` (nothing when empty).
+fn spill(buffer: &mut Buffer, path: &Path, kind: &str) -> Result<Option<SpillFile>, SortError> {
     if buffer.is_empty() {
         return Ok(None);
     }
     buffer.sort();
-    let mut writer = RunWriter::create(path, kind)?;
+    let mut writer = SpillWriter::create(path, kind)?;
     buffer.for_each_encoded(|encoded| writer.append_encoded(encoded))?;
     writer.finish().map(Some)
 }
@@ -309,34 +290,34 @@ mod tests {
         Ok(out)
     }
 
-    fn sort_all(dir: &Path, input: &[(Vec<u8>, Vec<u8>)], budget: u64) -> (Vec<RunFile>, SortStats) {
+    fn sort_all(dir: &Path, input: &[(Vec<u8>, Vec<u8>)], budget: u64) -> (Vec<SpillFile>, SortStats) {
         let mut sorter = Sorter::new(dir, "t", budget).unwrap();
         for (sort, payload) in input {
             sorter.push_auto(Record { sort, payload }).unwrap();
         }
-        let (_, runs, stats) = sorter.finish(()).unwrap();
-        (runs, stats)
+        let (_, files, stats) = sorter.finish(()).unwrap();
+        (files, stats)
     }
 
     #[test]
-    fn tiny_budget_spills_many_runs_and_merges_to_a_plain_sort() {
+    fn tiny_budget_spills_many_files_and_merges_to_a_plain_sort() {
         let dir = tempfile::tempdir().unwrap();
         let input = shuffled(5_000, 7);
-        let (runs, stats) = sort_all(dir.path(), &input, 64 * 1024);
-        assert!(stats.runs_written > 3, "{stats:?}");
+        let (files, stats) = sort_all(dir.path(), &input, 64 * 1024);
+        assert!(stats.files_written > 3, "{stats:?}");
         assert!(stats.peak_bytes <= 64 * 1024, "{stats:?}");
-        assert_eq!(runs.len() as u64, stats.runs_written);
-        assert_eq!(runs.iter().map(|r| r.records).sum::<u64>(), 5_000);
+        assert_eq!(files.len() as u64, stats.files_written);
+        assert_eq!(files.iter().map(|r| r.records).sum::<u64>(), 5_000);
         // Fan-in 3 forces several intermediate passes.
-        let merged = drain(merge(runs.clone(), dir.path(), 3, "t").unwrap()).unwrap();
+        let merged = drain(merge(files.clone(), dir.path(), 3, "t").unwrap()).unwrap();
         let mut expected = input;
         expected.sort();
         assert_eq!(merged, expected);
-        assert!(runs.iter().all(|r| r.path.exists()), "an input run was deleted");
+        assert!(files.iter().all(|r| r.path.exists()), "an input spill file was deleted");
     }
 
     #[test]
-    fn tokens_come_back_in_order_each_with_the_run_it_sealed() {
+    fn tokens_come_back_in_order_each_with_the_file_it_sealed() {
         let dir = tempfile::tempdir().unwrap();
         let mut sorter: Sorter<usize> = Sorter::new(dir.path(), "t", 1 << 20).unwrap();
         let mut spilled = Vec::new();
@@ -346,14 +327,14 @@ mod tests {
             }
             spilled.extend(sorter.seal(batch).unwrap());
         }
-        let (last, runs, _) = sorter.finish(99).unwrap();
+        let (last, files, _) = sorter.finish(99).unwrap();
         spilled.extend(last);
         let tokens: Vec<usize> = spilled.iter().map(|s| s.token).collect();
         assert_eq!(tokens, vec![0, 1, 2, 3, 4, 99]);
-        // Empty buffers (batch 0, the final seal) publish no run.
-        let records: Vec<Option<u64>> = spilled.iter().map(|s| s.run.as_ref().map(|r| r.records)).collect();
+        // Empty buffers (batch 0, the final seal) publish no file.
+        let records: Vec<Option<u64>> = spilled.iter().map(|s| s.file.as_ref().map(|r| r.records)).collect();
         assert_eq!(records, vec![None, Some(10), Some(20), Some(30), Some(40), None]);
-        assert_eq!(runs.len(), 4);
+        assert_eq!(files.len(), 4);
     }
 
     #[test]
@@ -361,42 +342,42 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut input = shuffled(500, 3);
         input.push((b"k250-big".to_vec(), vec![b'x'; 100_000]));
-        let (runs, _) = sort_all(dir.path(), &input, 64 * 1024);
+        let (files, _) = sort_all(dir.path(), &input, 64 * 1024);
         let mut expected = input;
         expected.sort();
-        assert_eq!(drain(merge(runs, dir.path(), 64, "t").unwrap()).unwrap(), expected);
+        assert_eq!(drain(merge(files, dir.path(), 64, "t").unwrap()).unwrap(), expected);
     }
 
     #[test]
-    fn empty_input_writes_no_run() {
+    fn empty_input_writes_no_spill_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (runs, stats) = sort_all(dir.path(), &[], 1 << 20);
-        assert!(runs.is_empty());
+        let (files, stats) = sort_all(dir.path(), &[], 1 << 20);
+        assert!(files.is_empty());
         assert_eq!(stats.records, 0);
-        assert!(drain(merge(runs, dir.path(), 64, "t").unwrap()).unwrap().is_empty());
+        assert!(drain(merge(files, dir.path(), 64, "t").unwrap()).unwrap().is_empty());
     }
 
     #[test]
-    fn a_continued_sorter_numbers_its_runs_after_the_old_ones() {
+    fn a_continued_sorter_numbers_its_files_after_the_old_ones() {
         let dir = tempfile::tempdir().unwrap();
         let (old, _) = sort_all(dir.path(), &shuffled(100, 1), 1 << 20);
-        let mut sorter = Sorter::with_runs(dir.path(), "t", 1 << 20, old.clone()).unwrap();
+        let mut sorter = Sorter::with_files(dir.path(), "t", 1 << 20, old.clone()).unwrap();
         sorter.push(Record { sort: b"z", payload: b"" });
-        let (_, runs, stats) = sorter.finish(()).unwrap();
-        assert_eq!(runs.len(), old.len() + 1);
-        assert_eq!(runs[..old.len()], old[..]);
-        assert!(runs.last().unwrap().path.ends_with(format!("t-{:06}.run", old.len() + 1)));
+        let (_, files, stats) = sorter.finish(()).unwrap();
+        assert_eq!(files.len(), old.len() + 1);
+        assert_eq!(files[..old.len()], old[..]);
+        assert!(files.last().unwrap().path.ends_with(format!("t-{:06}.spill", old.len() + 1)));
         assert_eq!(stats.records, 101);
     }
 
     #[test]
-    fn merge_of_a_damaged_run_fails_instead_of_losing_rows() {
+    fn merge_of_a_damaged_spill_file_fails_instead_of_losing_rows() {
         let dir = tempfile::tempdir().unwrap();
-        let (runs, _) = sort_all(dir.path(), &shuffled(3_000, 9), 64 * 1024);
-        let victim = &runs[1].path;
+        let (files, _) = sort_all(dir.path(), &shuffled(3_000, 9), 64 * 1024);
+        let victim = &files[1].path;
         let bytes = std::fs::read(victim).unwrap();
         // Cut exactly the trailer: every record left is whole.
         std::fs::write(victim, &bytes[..bytes.len() - 20]).unwrap();
-        assert!(drain(merge(runs, dir.path(), 64, "t").unwrap()).is_err());
+        assert!(drain(merge(files, dir.path(), 64, "t").unwrap()).is_err());
     }
 }

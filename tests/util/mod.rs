@@ -291,3 +291,59 @@ pub fn status_json(env: &TestEnv) -> serde_json::Value {
     assert_exit(&output, 0);
     serde_json::from_slice(&output.stdout).unwrap()
 }
+
+/// A running `vendor-match` whose stderr is read line by line as it comes,
+/// so that a test can act when the binary reaches a point (a failpoint that
+/// pauses prints `failpoint NAME: pausing`).
+pub struct Watched {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watched {
+    pub fn spawn(command: &mut Command) -> Watched {
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Watched { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits (a minute at most) for a stderr line holding `text`.
+    pub fn wait_for(&mut self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !self.seen.iter().any(|line| line.contains(text)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!("no stderr line with {text:?}\n```stderr\n{}\n```", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Waits for the process to end; its exit status and whole stderr.
+    pub fn finish(mut self) -> Output {
+        let status = self.child.wait().unwrap();
+        self.seen.extend(self.lines.iter());
+        Output { status, stdout: Vec::new(), stderr: (self.seen.join("\n") + "\n").into_bytes() }
+    }
+}
+
+/// Ends, as an operator's `pg_terminate_backend` would, every session of
+/// `vendor-match` on `db` that matches the SQL condition `filter` (on
+/// `pg_stat_activity`); returns how many were ended.
+pub fn end_sessions(db: &TestDb, filter: &str) -> i64 {
+    let sql = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = 'vendor-match' AND {filter}"
+    );
+    let mut admin = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap();
+    admin.query_one(&sql, &[&db.name]).unwrap().get(0)
+}

@@ -1,4 +1,6 @@
-//! The run manifest: each stage's state, counts, times and outputs, and the run's settings.
+//! The run's record, `<run-id>/manifest.json`: each stage's state, counts,
+//! times and outputs, and the run's settings. The pipeline writes it; the
+//! report and `status` read it.
 
 use std::path::Path;
 
@@ -8,39 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::extract::ExtractOutput;
 use crate::load::LoadOutput;
 use crate::matching::MatchOutput;
+use crate::model::Stage;
+use crate::rundir::{atomic, RunDir};
 use crate::settings::RunSettings;
 
 /// Version of the manifest layout.
-pub const FORMAT_VERSION: u32 = 2;
-
-/// The stages, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StageName {
-    /// Stage 1.
-    Extract,
-    /// Stage 2.
-    Match,
-    /// Stage 3.
-    Load,
-    /// The report.
-    Report,
-}
-
-impl StageName {
-    /// Every stage in order.
-    pub const ALL: [StageName; 4] = [StageName::Extract, StageName::Match, StageName::Load, StageName::Report];
-
-    /// The stage's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            StageName::Extract => "extract",
-            StageName::Match => "match",
-            StageName::Load => "load",
-            StageName::Report => "report",
-        }
-    }
-}
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Where a stage is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -156,45 +131,37 @@ impl Manifest {
     }
 
     /// A stage's record.
-    pub fn stage(&self, stage: StageName) -> &StageRecord {
+    pub fn stage(&self, stage: Stage) -> &StageRecord {
         match stage {
-            StageName::Extract => &self.extract,
-            StageName::Match => &self.matching,
-            StageName::Load => &self.load,
-            StageName::Report => &self.report,
+            Stage::Extract => &self.extract,
+            Stage::Match => &self.matching,
+            Stage::Load => &self.load,
+            Stage::Report => &self.report,
         }
     }
 
     /// A stage's record, to change.
-    pub fn stage_mut(&mut self, stage: StageName) -> &mut StageRecord {
+    pub fn stage_mut(&mut self, stage: Stage) -> &mut StageRecord {
         match stage {
-            StageName::Extract => &mut self.extract,
-            StageName::Match => &mut self.matching,
-            StageName::Load => &mut self.load,
-            StageName::Report => &mut self.report,
+            Stage::Extract => &mut self.extract,
+            Stage::Match => &mut self.matching,
+            Stage::Load => &mut self.load,
+            Stage::Report => &mut self.report,
         }
     }
 
     /// The first stage that is not completed, if any.
-    pub fn first_unfinished(&self) -> Option<StageName> {
-        StageName::ALL.into_iter().find(|s| self.stage(*s).state != StageState::Completed)
+    pub fn first_unfinished(&self) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| self.stage(*s).state != StageState::Completed)
     }
 
     /// Points every recorded file at `run`'s directory as reached now.
-    pub fn rebase(&mut self, run: &super::RunDir) {
-        use crate::sort::run_file::in_dir;
-        let (extract, matched) = (run.stage_dir("extract"), run.stage_dir("match"));
+    pub fn rebase(&mut self, run: &RunDir) {
         if let Some(output) = &mut self.extract_output {
-            let vendor = output.vendor_runs.iter_mut().chain(output.vendor_drop_runs.iter_mut());
-            for file in vendor.chain(output.internal_runs.iter_mut()) {
-                *file = file.in_dir(&extract);
-            }
+            output.rebase(&run.stage_dir(Stage::Extract.name()));
         }
         if let Some(output) = &mut self.match_output {
-            for segment in &mut output.segments {
-                *segment = segment.in_dir(&matched);
-            }
-            output.sample_file = in_dir(&output.sample_file, &matched);
+            output.rebase(&run.stage_dir(Stage::Match.name()));
         }
     }
 
@@ -217,7 +184,7 @@ impl Manifest {
     pub fn save(&self, path: &Path) -> Result<(), ManifestError> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|source| ManifestError::Json { path: path.to_path_buf(), source })?;
-        super::atomic::write_with(path, &json, || crate::failpoint::hit("manifest.tmp_written"))
+        atomic::write_with(path, &json, || crate::failpoint::hit("manifest.tmp_written"))
             .map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })
     }
 }

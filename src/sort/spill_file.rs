@@ -1,51 +1,42 @@
-//! One sorted run on disk: `RunWriter` appends and publishes it, `RunReader` streams it back.
+//! One spill file on disk, its records sorted: `SpillWriter` appends and
+//! publishes it, `SpillReader` streams it back.
 //!
-//! Layout: a header (`vmrun` magic, format version, kind), the encoded
+//! Layout: a header (`vmspl` magic, format version, kind), the encoded
 //! records back to back (see [`crate::record`]), then a trailer: eight `0xff`
 //! bytes (no record header can hold them), the record count, and a CRC-32 of
-//! every byte before it. A run that ends early, holds more, or whose bytes
-//! changed is reported as damaged, never read as a shorter run.
+//! every byte before it. A file that ends early, holds more, or whose bytes
+//! changed is reported as damaged, never read as a shorter file.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::SortError;
+use super::error::SortError;
+use crate::budget::{SPILL_READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 use crate::record::{header_lengths, Record, HEADER_BYTES};
-use crate::run::atomic;
+use crate::rundir::{atomic, in_dir};
 
-const MAGIC: &[u8; 5] = b"vmrun";
+const MAGIC: &[u8; 5] = b"vmspl";
 const VERSION: u8 = 2;
 const TRAILER_MARK: [u8; HEADER_BYTES] = [0xff; HEADER_BYTES];
-/// Largest sort key or payload a run may hold: far above any real record,
-/// low enough that a damaged length is refused before allocating.
+/// Largest sort key or payload a spill file may hold: far above any real
+/// record, low enough that a damaged length is refused before allocating.
 const MAX_PART_BYTES: usize = 1 << 30;
-const WRITE_BUFFER_BYTES: usize = 256 * 1024;
-/// Read buffer of one run: the merge holds one per run it reads.
-pub const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-/// A finished run file and how many records it holds.
+/// A finished spill file and how many records it holds.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RunFile {
+pub struct SpillFile {
     /// Where it is.
     pub path: PathBuf,
     /// How many records it holds.
     pub records: u64,
 }
 
-impl RunFile {
-    /// The same run file found in `dir` (a run directory may have been
+impl SpillFile {
+    /// The same spill file found in `dir` (a run directory may have been
     /// reached through another path since the file was recorded).
-    pub fn in_dir(&self, dir: &Path) -> RunFile {
-        RunFile { path: in_dir(&self.path, dir), records: self.records }
-    }
-}
-
-/// `path`'s file name inside `dir`.
-pub fn in_dir(path: &Path, dir: &Path) -> PathBuf {
-    match path.file_name() {
-        Some(name) => dir.join(name),
-        None => path.to_path_buf(),
+    pub fn in_dir(&self, dir: &Path) -> SpillFile {
+        SpillFile { path: in_dir(&self.path, dir), records: self.records }
     }
 }
 
@@ -80,24 +71,24 @@ impl<R: Read> Read for Checksummed<R> {
     }
 }
 
-/// Bytes of the CRC at the very end of a run; every byte before it is checksummed.
+/// Bytes of the CRC at the very end of a spill file; every byte before it is checksummed.
 const CRC_BYTES: u64 = 4;
 
 /// Writes records to `<path>.tmp`; `finish` makes it durable under `<path>`.
-pub struct RunWriter {
+pub struct SpillWriter {
     path: PathBuf,
     tmp: PathBuf,
     out: BufWriter<Checksummed<File>>,
     records: u64,
 }
 
-impl RunWriter {
-    /// Starts a run of `kind` records that will be published at `path`.
-    pub fn create(path: &Path, kind: &str) -> Result<RunWriter, SortError> {
+impl SpillWriter {
+    /// Starts a spill file of `kind` records that will be published at `path`.
+    pub fn create(path: &Path, kind: &str) -> Result<SpillWriter, SortError> {
         let tmp = atomic::tmp_path(path);
         let file = atomic::create_private(&tmp).map_err(|source| SortError::Io { path: tmp.clone(), source })?;
         let checksummed = Checksummed { inner: file, crc: crc32fast::Hasher::new(), left: u64::MAX };
-        let mut writer = RunWriter {
+        let mut writer = SpillWriter {
             path: path.to_path_buf(),
             tmp,
             out: BufWriter::with_capacity(WRITE_BUFFER_BYTES, checksummed),
@@ -134,7 +125,7 @@ impl RunWriter {
     }
 
     /// Writes the trailer, fsyncs and renames the file into place.
-    pub fn finish(mut self) -> Result<RunFile, SortError> {
+    pub fn finish(mut self) -> Result<SpillFile, SortError> {
         let mut trailer = TRAILER_MARK.to_vec();
         trailer.extend_from_slice(&self.records.to_le_bytes());
         self.write(&trailer)?;
@@ -146,14 +137,14 @@ impl RunWriter {
             self.out.into_inner().map_err(|e| SortError::Io { path: self.tmp.clone(), source: e.into_error() })?;
         let Checksummed { inner: mut file, crc, .. } = checksummed;
         file.write_all(&crc.finalize().to_le_bytes()).map_err(io(&self.tmp))?;
-        crate::failpoint::hit("sort.run_unpublished");
+        crate::failpoint::hit("sort.spill_unpublished");
         atomic::publish(file, &self.tmp, &self.path).map_err(io(&self.path))?;
-        Ok(RunFile { path: self.path, records: self.records })
+        Ok(SpillFile { path: self.path, records: self.records })
     }
 }
 
-/// Streams the encoded records of one run file, checking its header and trailer.
-pub struct RunReader {
+/// Streams the encoded records of one spill file, checking its header and trailer.
+pub struct SpillReader {
     path: PathBuf,
     input: BufReader<Checksummed<File>>,
     /// Bytes of the file not read yet: a damaged length is caught before
@@ -163,17 +154,17 @@ pub struct RunReader {
     done: bool,
 }
 
-impl RunReader {
+impl SpillReader {
     /// Opens `path` and checks its header.
-    pub fn open(path: &Path) -> Result<RunReader, SortError> {
+    pub fn open(path: &Path) -> Result<SpillReader, SortError> {
         let io = |source| SortError::Io { path: path.to_path_buf(), source };
         let file = File::open(path).map_err(io)?;
         let unread = file.metadata().map_err(io)?.len();
         let checksummed =
             Checksummed { inner: file, crc: crc32fast::Hasher::new(), left: unread.saturating_sub(CRC_BYTES) };
-        let mut reader = RunReader {
+        let mut reader = SpillReader {
             path: path.to_path_buf(),
-            input: BufReader::with_capacity(READ_BUFFER_BYTES, checksummed),
+            input: BufReader::with_capacity(SPILL_READ_BUFFER_BYTES, checksummed),
             unread,
             records: 0,
             done: false,
@@ -181,7 +172,7 @@ impl RunReader {
         let mut head = [0u8; 7];
         let complete = reader.read_full(&mut head)?;
         if !complete || &head[..5] != MAGIC || head[5] != VERSION {
-            return Err(reader.corrupt("not a vendor-match run file of this version (bad header)".into()));
+            return Err(reader.corrupt("not a vendor-match spill file of this version (bad header)".into()));
         }
         let mut kind = vec![0u8; usize::from(head[6])];
         if !reader.read_full(&mut kind)? && !kind.is_empty() {
@@ -210,7 +201,7 @@ impl RunReader {
     }
 
     /// Reads the next encoded record into `record` (replacing its contents);
-    /// `false` at the verified end of the run.
+    /// `false` at the verified end of the file.
     pub fn next_into(&mut self, record: &mut Vec<u8>) -> Result<bool, SortError> {
         if self.done {
             return Ok(false);
@@ -273,8 +264,8 @@ mod tests {
         format!("k{n:04}").into_bytes()
     }
 
-    fn write_run(dir: &Path, n: u64) -> RunFile {
-        let mut w = RunWriter::create(&dir.join("r.run"), "internal").unwrap();
+    fn write_spill(dir: &Path, n: u64) -> SpillFile {
+        let mut w = SpillWriter::create(&dir.join("r.spill"), "internal").unwrap();
         for i in 0..n {
             w.append(Record { sort: &key(i), payload: b"payload" }).unwrap();
         }
@@ -282,7 +273,7 @@ mod tests {
     }
 
     fn read_all(path: &Path) -> Result<Vec<Vec<u8>>, SortError> {
-        let mut reader = RunReader::open(path)?;
+        let mut reader = SpillReader::open(path)?;
         let mut out = Vec::new();
         let mut record = Vec::new();
         while reader.next_into(&mut record)? {
@@ -292,29 +283,29 @@ mod tests {
     }
 
     #[test]
-    fn written_run_reads_back_in_full() {
+    fn a_written_spill_file_reads_back_in_full() {
         let dir = tempfile::tempdir().unwrap();
-        let run = write_run(dir.path(), 50);
-        assert_eq!(run.records, 50);
-        assert!(!atomic::tmp_path(&run.path).exists());
-        assert_eq!(read_all(&run.path).unwrap(), (0..50).map(key).collect::<Vec<_>>());
+        let file = write_spill(dir.path(), 50);
+        assert_eq!(file.records, 50);
+        assert!(!atomic::tmp_path(&file.path).exists());
+        assert_eq!(read_all(&file.path).unwrap(), (0..50).map(key).collect::<Vec<_>>());
     }
 
     #[test]
-    fn an_empty_run_reads_as_empty() {
+    fn an_empty_spill_file_reads_as_empty() {
         let dir = tempfile::tempdir().unwrap();
-        let run = write_run(dir.path(), 0);
-        assert_eq!(read_all(&run.path).unwrap(), Vec::<Vec<u8>>::new());
+        let file = write_spill(dir.path(), 0);
+        assert_eq!(read_all(&file.path).unwrap(), Vec::<Vec<u8>>::new());
     }
 
     #[test]
-    fn a_run_cut_anywhere_is_an_error_not_a_short_read() {
+    fn a_spill_file_cut_anywhere_is_an_error_not_a_short_read() {
         let dir = tempfile::tempdir().unwrap();
-        let run = write_run(dir.path(), 20);
-        let bytes = std::fs::read(&run.path).unwrap();
+        let file = write_spill(dir.path(), 20);
+        let bytes = std::fs::read(&file.path).unwrap();
         for cut in 0..bytes.len() {
-            std::fs::write(&run.path, &bytes[..cut]).unwrap();
-            assert!(read_all(&run.path).is_err(), "cut at {cut} of {} read as a run", bytes.len());
+            std::fs::write(&file.path, &bytes[..cut]).unwrap();
+            assert!(read_all(&file.path).is_err(), "cut at {cut} of {} read as a spill file", bytes.len());
         }
     }
 
@@ -322,34 +313,34 @@ mod tests {
         #[test]
         fn a_changed_byte_is_caught(at in 0usize..10_000, byte in proptest::num::u8::ANY) {
             let dir = tempfile::tempdir().unwrap();
-            let run = write_run(dir.path(), 20);
-            let mut bytes = std::fs::read(&run.path).unwrap();
+            let file = write_spill(dir.path(), 20);
+            let mut bytes = std::fs::read(&file.path).unwrap();
             let at = at % bytes.len();
             proptest::prop_assume!(bytes[at] != byte);
             bytes[at] = byte;
-            std::fs::write(&run.path, &bytes).unwrap();
-            proptest::prop_assert!(read_all(&run.path).is_err());
+            std::fs::write(&file.path, &bytes).unwrap();
+            proptest::prop_assert!(read_all(&file.path).is_err());
         }
     }
 
     #[test]
     fn a_damaged_length_is_refused_before_anything_is_allocated_for_it() {
         let dir = tempfile::tempdir().unwrap();
-        let run = write_run(dir.path(), 3);
-        let mut bytes = std::fs::read(&run.path).unwrap();
+        let file = write_spill(dir.path(), 3);
+        let mut bytes = std::fs::read(&file.path).unwrap();
         // The first record's sort length, just after the 15-byte header ("internal").
         let at = MAGIC.len() + 2 + "internal".len();
         bytes[at..at + 4].copy_from_slice(&(512u32 << 20).to_le_bytes());
-        std::fs::write(&run.path, &bytes).unwrap();
-        let err = read_all(&run.path).unwrap_err().to_string();
+        std::fs::write(&file.path, &bytes).unwrap();
+        let err = read_all(&file.path).unwrap_err().to_string();
         assert!(err.contains("impossible length"), "{err}");
     }
 
     #[test]
     fn foreign_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.run");
+        let path = dir.path().join("x.spill");
         std::fs::write(&path, "a,b\n").unwrap();
-        assert!(RunReader::open(&path).is_err());
+        assert!(SpillReader::open(&path).is_err());
     }
 }

@@ -1,94 +1,14 @@
-//! One vendor page: GET with timeouts and a body cap, then parse; every outcome is a page or a `VendorError`.
-
-use std::io::Read;
-use std::time::Duration;
+//! One vendor page body parsed into records keyed by match key: unknown
+//! fields ignored, a user that can't be represented kept as a reject.
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::error::VendorError;
 use crate::key::{push_match_key, KeyField};
 use crate::record::{field, header_lengths, start_key_sort, vendor_key, Record, RecordBuf, HEADER_BYTES};
-use crate::secret::SecretUrl;
-
-/// Largest page body accepted with `concurrency` requests in flight: at most
-/// `2 × concurrency + 1` pages are held at once (in flight, queued, being
-/// sorted), and together they must stay within ~40 MiB of the SPEC's 48 MiB
-/// allowance. The cap bounds the body and, estimated before the users are
-/// built, the parsed page (its encoded records). A typical page of 1,000 users
-/// is ~200 KB of JSON and ~250 KB of records; the cap is never under 640 KiB
-/// nor over 8 MiB.
-pub fn page_body_cap(concurrency: u32) -> u64 {
-    let held = 2 * u64::from(concurrency.max(1)) + 1;
-    ((40 << 20) / held).clamp(640 << 10, 8 << 20)
-}
-
-/// Why one request for a page failed.
-#[derive(Debug, thiserror::Error)]
-pub enum VendorError {
-    /// Connecting, sending or a timeout.
-    #[error("request failed: {message}")]
-    Transport {
-        /// reqwest's description, without the URL.
-        message: String,
-    },
-    /// A non-200 answer.
-    #[error("HTTP status {status}")]
-    Status {
-        /// The status code.
-        status: u16,
-        /// The Retry-After delay, if one was sent.
-        retry_after: Option<Duration>,
-    },
-    /// Reading the body failed (reset, timeout, short read).
-    #[error("reading the body failed: {message}")]
-    Body {
-        /// The cause.
-        message: String,
-    },
-    /// The body is over the cap.
-    #[error("body larger than {limit_bytes} bytes")]
-    BodyTooLarge {
-        /// The cap.
-        limit_bytes: u64,
-    },
-    /// The page holds more users than fit the per-page memory allowance.
-    #[error("the page holds {users} users, about {bytes} bytes in memory, more than the {limit_bytes} allowed per page at this --concurrency (lower it to allow larger pages)")]
-    PageTooLarge {
-        /// Users on the page.
-        users: usize,
-        /// Estimated memory of the parsed page.
-        bytes: u64,
-        /// The allowance.
-        limit_bytes: u64,
-    },
-    /// The body is not the page JSON.
-    #[error("body is not a valid page: {reason}")]
-    NotJson {
-        /// The parser's message.
-        reason: String,
-    },
-    /// The body is a page, but not the one asked for.
-    #[error("asked for page {asked}, got page {got}")]
-    WrongPage {
-        /// Page requested.
-        asked: u32,
-        /// `current_page` in the answer.
-        got: u64,
-    },
-    /// `total_pages` beyond `--max-pages`.
-    #[error("the vendor reports {reported} pages, more than --max-pages {max}; raise --max-pages if that is real")]
-    TooManyPages {
-        /// `total_pages` as reported.
-        reported: u32,
-        /// The limit.
-        max: u32,
-    },
-    /// The HTTP client could not be built.
-    #[error("HTTP client setup failed: {0}")]
-    Client(String),
-}
 
 /// A record of a page that could not be represented.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,93 +117,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
         }
         deserializer.deserialize_str(Visitor)
     }
-}
-
-/// Builds the blocking HTTP client shared by the page workers, trusting the
-/// extra CA certificates in `ca_pem` (if any) besides the system's.
-pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<reqwest::blocking::Client, VendorError> {
-    let mut builder = reqwest::blocking::Client::builder();
-    if let Some(pem) = ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| VendorError::Client(format!("--vendor-ca-file: {}", e.without_url())))?;
-        if certs.is_empty() {
-            return Err(VendorError::Client("--vendor-ca-file holds no certificate".into()));
-        }
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .user_agent(concat!("vendor-match/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| VendorError::Client(e.without_url().to_string()))
-}
-
-/// `<base>?page=N`, keeping any query the base already has.
-pub fn page_url(base: &SecretUrl, page: u32) -> url::Url {
-    let mut url = base.url().clone();
-    url.query_pairs_mut().append_pair("page", &page.to_string());
-    url
-}
-
-/// Fetches and parses one page (one try; the caller retries), refusing a
-/// body over `body_cap` bytes without reading past it.
-pub fn fetch_page(
-    client: &reqwest::blocking::Client,
-    base: &SecretUrl,
-    page: u32,
-    body_cap: u64,
-    key_fields: &[KeyField],
-) -> Result<Page, VendorError> {
-    let response =
-        client.get(page_url(base, page)).send().map_err(|e| VendorError::Transport { message: describe(e) })?;
-    let status = response.status().as_u16();
-    if status != 200 {
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| super::retry::parse_retry_after(v, chrono::Utc::now()));
-        return Err(VendorError::Status { status, retry_after });
-    }
-    let body = read_capped(response, body_cap)?;
-    parse_page(&body, page, body_cap, key_fields)
-}
-
-fn describe(error: reqwest::Error) -> String {
-    // Chain the causes: "error sending request" alone says nothing useful.
-    error_chain(&error.without_url())
-}
-
-fn read_capped(response: reqwest::blocking::Response, limit: u64) -> Result<Vec<u8>, VendorError> {
-    let announced = response.content_length();
-    if announced.is_some_and(|n| n > limit) {
-        return Err(VendorError::BodyTooLarge { limit_bytes: limit });
-    }
-    // Sized once when the length is announced: no copying while it grows.
-    let mut body = Vec::with_capacity(announced.map_or(0, |n| n as usize + 1));
-    response.take(limit + 1).read_to_end(&mut body).map_err(|e| VendorError::Body { message: error_chain(&e) })?;
-    if body.len() as u64 > limit {
-        return Err(VendorError::BodyTooLarge { limit_bytes: limit });
-    }
-    Ok(body)
-}
-
-/// `error: cause: cause` on one line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 /// Parses a page body into records keyed on `key_fields`. Unknown fields are
@@ -528,14 +361,6 @@ mod tests {
         assert_eq!(parsed[0].texts[0].as_deref(), Some("ab"));
         assert_eq!(parsed[0].texts[1].as_ref().map(String::len), Some(1 << 20));
         assert!(parsed[1].texts[0].as_deref().unwrap().contains('\u{fffd}'));
-    }
-
-    #[test]
-    fn body_cap_shrinks_with_concurrency_within_bounds() {
-        assert_eq!(page_body_cap(1), 8 << 20);
-        assert_eq!(page_body_cap(8), (40 << 20) / 17);
-        assert_eq!(page_body_cap(32), 640 << 10);
-        assert!(page_body_cap(0) <= 8 << 20);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Report figures: counts per status, the 2x2 active table of matched pairs, the phi coefficient.
+//! What match counts for the report: rows per status, the 2x2 active table of matched pairs, the phi coefficient.
 
 use serde::{Deserialize, Serialize};
 

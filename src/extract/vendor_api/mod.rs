@@ -1,4 +1,5 @@
-//! Vendor pages: the page plan, bounded concurrency, retries, and `total_pages` drift.
+//! The vendor API client: every page fetched, with the page plan, bounded
+//! concurrency, retries, and `total_pages` drift.
 //!
 //! Page 1 is fetched first to learn `total_pages`. Then `--concurrency` worker
 //! threads take page numbers from a shared counter, each retrying its page up
@@ -7,14 +8,24 @@
 //! `2 * concurrency` pages are held). When an answer reports more pages than
 //! planned, another round fetches the new ones.
 
+mod error;
+pub mod http;
+pub mod page;
+pub mod retry;
+
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use super::checkpoint::PageSet;
-use super::http::{self, Page, VendorError};
-use super::retry::{is_transient, sleep_unless, Backoff, Pause};
+pub use error::VendorError;
+use page::Page;
+use retry::{is_transient, sleep_unless, Backoff, Pause};
+
+use serde::{Deserialize, Serialize};
+
+use crate::budget::page_body_cap;
 use crate::key::KeyField;
 use crate::secret::SecretUrl;
 
@@ -37,6 +48,51 @@ pub struct FetchOptions {
     pub key_fields: Vec<KeyField>,
 }
 
+/// A set of page numbers kept small: every page up to `through`, plus the
+/// few finished out of order above it. Its size stays about the number of
+/// pages in flight, not the number fetched, so checkpoints stay small.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageSet {
+    /// Every page in 1..=through is in the set.
+    pub through: u32,
+    /// Pages above `through + 1` in the set.
+    pub above: BTreeSet<u32>,
+}
+
+impl PageSet {
+    /// Adds a page.
+    pub fn insert(&mut self, page: u32) {
+        if page > self.through {
+            self.above.insert(page);
+        }
+        while self.above.remove(&(self.through + 1)) {
+            self.through += 1;
+        }
+    }
+
+    /// Whether `page` is in the set.
+    pub fn contains(&self, page: u32) -> bool {
+        (1..=self.through).contains(&page) || self.above.contains(&page)
+    }
+
+    /// How many pages are in the set.
+    pub fn len(&self) -> u32 {
+        self.through + self.above.len() as u32
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds every page of `pages`.
+    pub fn extend(&mut self, pages: impl IntoIterator<Item = u32>) {
+        for page in pages {
+            self.insert(page);
+        }
+    }
+}
+
 /// A page that could not be fetched.
 #[derive(Debug, thiserror::Error)]
 #[error("vendor page {page} failed after {attempts} attempt(s) ({url})")]
@@ -50,6 +106,23 @@ pub struct PageError {
     /// The last failure.
     #[source]
     pub source: VendorError,
+}
+
+/// Why fetching every page stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// A page kept failing.
+    #[error(transparent)]
+    Page(#[from] PageError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] http::ClientError),
+    /// A page fetching thread could not be started.
+    #[error("a page fetching thread could not be started")]
+    Thread(#[source] std::io::Error),
+    /// This page was given up because another page failed: the run is stopping.
+    #[error("stopped because another page failed")]
+    Stopped,
 }
 
 /// What fetching saw.
@@ -103,19 +176,14 @@ struct Shared<'a> {
 /// order, which is not page order), starting from the figures of an earlier
 /// attempt (`resumed`, default for a fresh start). Stops at the first page
 /// whose retries run out, or at the first error of `on_page`.
-pub fn fetch_all<E: From<PageError>>(
+pub fn fetch_all<E: From<FetchError>>(
     base: &SecretUrl,
     options: &FetchOptions,
     done: &PageSet,
     resumed: FetchStats,
     mut on_page: impl FnMut(Page, &FetchStats) -> Result<(), E>,
 ) -> Result<FetchStats, E> {
-    let client = http::client(options.request_timeout, options.ca_pem.as_deref()).map_err(|source| PageError {
-        page: 1,
-        attempts: 0,
-        url: base.masked(),
-        source,
-    })?;
+    let client = http::client(options.request_timeout, options.ca_pem.as_deref()).map_err(FetchError::from)?;
     let started = std::time::Instant::now();
     let mut stats = FetchStats { pages_resumed: done.len(), ..resumed };
     let pause = Pause::default();
@@ -123,7 +191,7 @@ pub fn fetch_all<E: From<PageError>>(
         let retries = AtomicU64::new(0);
         let first = fetch_with_retry(&client, base, options, 1, &retries, &pause, &AtomicBool::new(false))?;
         stats.retries += retries.into_inner();
-        check_page_count(base, options, &first)?;
+        check_page_count(base, options, &first).map_err(FetchError::from)?;
         stats.observe(first.total_pages);
         on_page(first, &stats)?;
     }
@@ -141,7 +209,7 @@ pub fn fetch_all<E: From<PageError>>(
             pause: &pause,
         };
         let result = fetch_round(&shared, |page| {
-            check_page_count(base, options, &page)?;
+            check_page_count(base, options, &page).map_err(FetchError::from)?;
             stats.observe(page.total_pages);
             on_page(page, &stats)
         });
@@ -163,21 +231,20 @@ fn check_page_count(base: &SecretUrl, options: &FetchOptions, page: &Page) -> Re
 }
 
 /// Fetches `shared.pending` with the worker threads.
-fn fetch_round<E: From<PageError>>(
+fn fetch_round<E: From<FetchError>>(
     shared: &Shared<'_>,
     mut on_page: impl FnMut(Page) -> Result<(), E>,
 ) -> Result<(), E> {
     let workers = (shared.options.concurrency.max(1) as usize).min(shared.pending.len());
     thread::scope(|scope| {
-        let (sender, receiver) = mpsc::sync_channel::<Result<Page, PageError>>(workers.max(1));
+        let (sender, receiver) = mpsc::sync_channel::<Result<Page, FetchError>>(workers.max(1));
         for _ in 0..workers {
             let sender = sender.clone();
             let spawned =
                 thread::Builder::new().name("vendor-fetch".into()).spawn_scoped(scope, move || worker(shared, &sender));
-            if spawned.is_err() {
+            if let Err(error) = spawned {
                 shared.abort.store(true, Ordering::SeqCst);
-                let source = VendorError::Client("a page fetching thread could not be started".into());
-                return Err(E::from(PageError { page: 0, attempts: 0, url: shared.base.masked(), source }));
+                return Err(E::from(FetchError::Thread(error)));
             }
         }
         drop(sender);
@@ -192,7 +259,7 @@ fn fetch_round<E: From<PageError>>(
     })
 }
 
-fn worker(shared: &Shared<'_>, sender: &mpsc::SyncSender<Result<Page, PageError>>) {
+fn worker(shared: &Shared<'_>, sender: &mpsc::SyncSender<Result<Page, FetchError>>) {
     while !shared.abort.load(Ordering::SeqCst) {
         let Some(&page) = shared.pending.get(shared.next.fetch_add(1, Ordering::SeqCst)) else {
             return;
@@ -223,23 +290,22 @@ fn fetch_with_retry(
     retries: &AtomicU64,
     pause: &Pause,
     abort: &AtomicBool,
-) -> Result<Page, PageError> {
+) -> Result<Page, FetchError> {
     let mut backoff = Backoff::new(options.retry_delay, u64::from(page));
     let mut attempt = 0;
     loop {
         pause.wait(abort);
         if abort.load(Ordering::SeqCst) {
-            let source = VendorError::Client("stopped: another page failed".into());
-            return Err(PageError { page, attempts: attempt, url: base.masked(), source });
+            return Err(FetchError::Stopped);
         }
         crate::failpoint::hit("extract.vendor.fetching");
-        let cap = http::page_body_cap(options.concurrency);
+        let cap = page_body_cap(options.concurrency);
         let error = match http::fetch_page(client, base, page, cap, &options.key_fields) {
             Ok(result) => return Ok(result),
             Err(error) => error,
         };
         if !is_transient(&error) || attempt >= options.max_retries || abort.load(Ordering::SeqCst) {
-            return Err(PageError { page, attempts: attempt + 1, url: base.masked(), source: error });
+            return Err(PageError { page, attempts: attempt + 1, url: base.masked(), source: error }.into());
         }
         let delay = match &error {
             // A 429 slows every worker down, not just this one.
@@ -254,5 +320,23 @@ fn fetch_with_retry(
         sleep_unless(abort, delay);
         attempt += 1;
         retries.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_set_folds_consecutive_pages_into_one_number() {
+        let mut set = PageSet::default();
+        for page in [3, 1, 5, 2] {
+            set.insert(page);
+        }
+        assert_eq!((set.through, set.above.iter().copied().collect::<Vec<_>>()), (3, vec![5]));
+        assert!(set.contains(2) && set.contains(5) && !set.contains(4) && !set.contains(0));
+        assert_eq!(set.len(), 4);
+        set.insert(4);
+        assert_eq!((set.through, set.above.len()), (5, 0));
     }
 }

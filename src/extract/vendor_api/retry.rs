@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::http::VendorError;
+use super::error::VendorError;
 
 /// Longest wait between two tries, whatever the backoff or Retry-After says.
 pub const MAX_DELAY: Duration = Duration::from_secs(120);
@@ -14,10 +14,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub fn is_transient(error: &VendorError) -> bool {
     match error {
         VendorError::Status { status, .. } => *status == 429 || *status >= 500,
-        VendorError::BodyTooLarge { .. }
-        | VendorError::PageTooLarge { .. }
-        | VendorError::Client(_)
-        | VendorError::TooManyPages { .. } => false,
+        VendorError::BodyTooLarge { .. } | VendorError::PageTooLarge { .. } | VendorError::TooManyPages { .. } => false,
         VendorError::Transport { .. }
         | VendorError::Body { .. }
         | VendorError::NotJson { .. }
@@ -91,17 +88,6 @@ pub fn sleep_unless(abort: &std::sync::atomic::AtomicBool, delay: Duration) {
     }
 }
 
-/// Parses a Retry-After value: delay seconds or an HTTP date.
-pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = when.with_timezone(&chrono::Utc) - now;
-    Some(wait.to_std().unwrap_or(Duration::ZERO))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,15 +108,6 @@ mod tests {
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
         }
         assert!(b.delay(30, None) <= MAX_BACKOFF);
-    }
-
-    #[test]
-    fn retry_after_parses_seconds_and_http_dates() {
-        let now = chrono::DateTime::parse_from_rfc3339("2017-02-02T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
-        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Thu, 02 Feb 2017 10:00:05 GMT", now), Some(Duration::from_secs(5)));
-        assert_eq!(parse_retry_after("Thu, 02 Feb 2017 09:00:00 GMT", now), Some(Duration::ZERO));
-        assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! Run directories: run-id creation, the paths under `<work-dir>/<run-id>/`, and finding the latest run.
+//! Run directories: run-id creation, the paths under `<work-dir>/<run-id>/`,
+//! listing the runs of a work dir, and the files a run writes (atomically).
 
 pub mod atomic;
-pub mod manifest;
 pub mod rejects;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::settings::ConfigError;
+
+/// The name of a run's manifest in its directory.
+pub const MANIFEST: &str = "manifest.json";
 
 /// One run's directory.
 #[derive(Debug, Clone)]
@@ -50,26 +53,15 @@ impl RunDir {
         Ok(RunDir { root, id })
     }
 
-    /// An existing run: `run_id`, or the latest run in `work_dir`.
-    pub fn open(work_dir: &Path, run_id: Option<&str>) -> Result<RunDir, ConfigError> {
-        let id = match run_id {
-            Some(id) => {
-                check_id(id)?;
-                id.to_string()
-            }
-            None => latest_run(work_dir)?.ok_or_else(|| {
-                ConfigError::NoRun(format!(
-                    "no run in work dir {}; start one with `vendor-match run`",
-                    work_dir.display()
-                ))
-            })?,
-        };
-        let root = work_dir.join(&id);
-        if !root.join("manifest.json").exists() {
+    /// The existing run `id` of `work_dir`.
+    pub fn open(work_dir: &Path, id: &str) -> Result<RunDir, ConfigError> {
+        check_id(id)?;
+        let root = work_dir.join(id);
+        if !root.join(MANIFEST).exists() {
             return Err(ConfigError::NoRun(format!("no run `{id}` in work dir {}", work_dir.display())));
         }
         let root = root.canonicalize().unwrap_or(root);
-        Ok(RunDir { root, id })
+        Ok(RunDir { root, id: id.to_string() })
     }
 
     /// The run id.
@@ -82,7 +74,7 @@ impl RunDir {
     }
     /// `manifest.json`.
     pub fn manifest(&self) -> PathBuf {
-        self.root.join("manifest.json")
+        self.root.join(MANIFEST)
     }
     /// `rejects.jsonl`.
     pub fn rejects(&self) -> PathBuf {
@@ -150,21 +142,29 @@ pub fn check_id(id: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The run whose id sorts last (ids start with their UTC creation time).
-fn latest_run(work_dir: &Path) -> Result<Option<String>, ConfigError> {
+/// The ids of the runs in `work_dir` (directories holding a manifest), in no
+/// particular order; none when the work dir does not exist yet.
+pub fn run_ids(work_dir: &Path) -> Result<Vec<String>, RunDirError> {
     let entries = match std::fs::read_dir(work_dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ConfigError::NoRun(format!("work dir {} can't be read: {e}", work_dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(RunDirError { path: work_dir.to_path_buf(), source }),
     };
-    // Named runs (`run --run-id`) don't sort by age: go by the manifests' creation times.
-    let latest = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| {
-            let manifest = manifest::Manifest::load(&e.path().join("manifest.json")).ok()?;
-            Some((manifest.created_at, e.file_name().into_string().ok()?))
-        })
-        .max()
-        .map(|(_, id)| id);
-    Ok(latest)
+    let mut ids = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| RunDirError { path: work_dir.to_path_buf(), source })?;
+        if entry.path().join(MANIFEST).exists() {
+            ids.extend(entry.file_name().into_string());
+        }
+    }
+    Ok(ids)
+}
+
+/// `path`'s file name inside `dir`: where a file recorded in a manifest is
+/// found when the run directory is reached through another path.
+pub fn in_dir(path: &Path, dir: &Path) -> PathBuf {
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => path.to_path_buf(),
+    }
 }

@@ -1,0 +1,66 @@
+//! Why one request for a vendor page failed: the one error type the retry policy classifies.
+
+use std::time::Duration;
+
+/// Why one request for a page failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VendorError {
+    /// Connecting, sending or a timeout.
+    #[error("request failed: {message}")]
+    Transport {
+        /// reqwest's description, without the URL.
+        message: String,
+    },
+    /// A non-200 answer.
+    #[error("HTTP status {status}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The Retry-After delay, if one was sent.
+        retry_after: Option<Duration>,
+    },
+    /// Reading the body failed (reset, timeout, short read).
+    #[error("reading the body failed: {message}")]
+    Body {
+        /// The cause.
+        message: String,
+    },
+    /// The body is over the cap.
+    #[error("body larger than {limit_bytes} bytes")]
+    BodyTooLarge {
+        /// The cap.
+        limit_bytes: u64,
+    },
+    /// The page holds more users than fit the per-page memory allowance.
+    #[error("the page holds {users} users, about {bytes} bytes in memory, more than the {limit_bytes} allowed per page at this --concurrency (lower it to allow larger pages)")]
+    PageTooLarge {
+        /// Users on the page.
+        users: usize,
+        /// Estimated memory of the parsed page.
+        bytes: u64,
+        /// The allowance.
+        limit_bytes: u64,
+    },
+    /// The body is not the page JSON.
+    #[error("body is not a valid page: {reason}")]
+    NotJson {
+        /// The parser's message.
+        reason: String,
+    },
+    /// The body is a page, but not the one asked for.
+    #[error("asked for page {asked}, got page {got}")]
+    WrongPage {
+        /// Page requested.
+        asked: u32,
+        /// `current_page` in the answer.
+        got: u64,
+    },
+    /// `total_pages` beyond `--max-pages`.
+    #[error("the vendor reports {reported} pages, more than --max-pages {max}; raise --max-pages if that is real")]
+    TooManyPages {
+        /// `total_pages` as reported.
+        reported: u32,
+        /// The limit.
+        max: u32,
+    },
+}

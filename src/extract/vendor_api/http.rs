@@ -1,0 +1,113 @@
+//! One request for a vendor page: GET with timeouts and a body cap, the
+//! Retry-After of a refusal, then the body parsed ([`super::page`]).
+
+use std::io::Read;
+use std::time::Duration;
+
+use super::error::VendorError;
+use super::page::{parse_page, Page};
+use crate::causes::one_line;
+use crate::key::KeyField;
+use crate::secret::SecretUrl;
+
+/// The HTTP client could not be built (a bad `--vendor-ca-file`, say).
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP client setup failed: {0}")]
+pub struct ClientError(pub String);
+
+/// Builds the blocking HTTP client shared by the page workers, trusting the
+/// extra CA certificates in `ca_pem` (if any) besides the system's.
+pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<reqwest::blocking::Client, ClientError> {
+    let mut builder = reqwest::blocking::Client::builder();
+    if let Some(pem) = ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ClientError(format!("--vendor-ca-file: {}", e.without_url())))?;
+        if certs.is_empty() {
+            return Err(ClientError("--vendor-ca-file holds no certificate".into()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("vendor-match/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ClientError(e.without_url().to_string()))
+}
+
+/// `<base>?page=N`, keeping any query the base already has.
+pub fn page_url(base: &SecretUrl, page: u32) -> url::Url {
+    let mut url = base.url().clone();
+    url.query_pairs_mut().append_pair("page", &page.to_string());
+    url
+}
+
+/// Fetches and parses one page (one try; the caller retries), refusing a
+/// body over `body_cap` bytes without reading past it.
+pub fn fetch_page(
+    client: &reqwest::blocking::Client,
+    base: &SecretUrl,
+    page: u32,
+    body_cap: u64,
+    key_fields: &[KeyField],
+) -> Result<Page, VendorError> {
+    let response =
+        client.get(page_url(base, page)).send().map_err(|e| VendorError::Transport { message: describe(e) })?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+        return Err(VendorError::Status { status, retry_after });
+    }
+    let body = read_capped(response, body_cap)?;
+    parse_page(&body, page, body_cap, key_fields)
+}
+
+fn describe(error: reqwest::Error) -> String {
+    // Chain the causes: "error sending request" alone says nothing useful.
+    one_line(&error.without_url())
+}
+
+fn read_capped(response: reqwest::blocking::Response, limit: u64) -> Result<Vec<u8>, VendorError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit) {
+        return Err(VendorError::BodyTooLarge { limit_bytes: limit });
+    }
+    // Sized once when the length is announced: no copying while it grows.
+    let mut body = Vec::with_capacity(announced.map_or(0, |n| n as usize + 1));
+    response.take(limit + 1).read_to_end(&mut body).map_err(|e| VendorError::Body { message: one_line(&e) })?;
+    if body.len() as u64 > limit {
+        return Err(VendorError::BodyTooLarge { limit_bytes: limit });
+    }
+    Ok(body)
+}
+
+/// Parses a Retry-After value: delay seconds or an HTTP date.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = when.with_timezone(&chrono::Utc) - now;
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_parses_seconds_and_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2017-02-02T10:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Thu, 02 Feb 2017 10:00:05 GMT", now), Some(Duration::from_secs(5)));
+        assert_eq!(parse_retry_after("Thu, 02 Feb 2017 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

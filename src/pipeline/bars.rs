@@ -1,0 +1,58 @@
+//! The stages' progress bars: what each stage shows while it works.
+
+use indicatif::{MultiProgress, ProgressBar};
+
+use crate::extract::ExtractProgress;
+use crate::progress;
+
+/// The extract stage's two bars: vendor pages and our rows.
+pub(super) struct ExtractBars {
+    // Kept alive: the bars draw through it.
+    _multi: MultiProgress,
+    pages: ProgressBar,
+    rows: ProgressBar,
+}
+
+impl ExtractBars {
+    pub(super) fn new(quiet: bool) -> ExtractBars {
+        let multi = progress::multi(quiet);
+        let pages = progress::bar_in(&multi, "vendor", 1, "pages");
+        let rows = progress::bar_in(&multi, "internal", 0, "rows");
+        ExtractBars { _multi: multi, pages, rows }
+    }
+
+    pub(super) fn finish(&self) {
+        self.pages.finish_and_clear();
+        self.rows.finish_and_clear();
+    }
+}
+
+impl ExtractProgress for ExtractBars {
+    fn vendor_page(&self, planned: u32) {
+        self.pages.set_length(u64::from(planned));
+        self.pages.inc(1);
+    }
+    fn internal_rows(&self, n: u64) {
+        self.rows.inc(n);
+    }
+}
+
+/// The bars of match (records) and load (bytes) running side by side.
+pub(super) struct MatchLoadBars {
+    // Kept alive: the bars draw through it.
+    _multi: MultiProgress,
+    /// Source records merged.
+    pub(super) records: ProgressBar,
+    /// Bytes of rows sent to COPY.
+    pub(super) bytes: ProgressBar,
+}
+
+impl MatchLoadBars {
+    /// Bars for `records` source records and the bytes of rows to come.
+    pub(super) fn new(quiet: bool, records: u64) -> MatchLoadBars {
+        let multi = progress::multi(quiet);
+        let records = progress::bar_in(&multi, "match", records, "records");
+        let bytes = progress::bar_in(&multi, "load", 0, "bytes");
+        MatchLoadBars { _multi: multi, records, bytes }
+    }
+}

@@ -1,0 +1,83 @@
+//! What can stop a run: a stage that failed (with the command that continues
+//! the run), or the run itself that can't be opened or recorded.
+
+use crate::bug::Bug;
+use crate::extract::ExtractError;
+use crate::load::LoadError;
+use crate::manifest::ManifestError;
+use crate::matching::MatchError;
+use crate::report::ReportError;
+use crate::rundir::RunDirError;
+use crate::settings::ConfigError;
+
+/// Why a stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Extract failed.
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    /// Match failed.
+    #[error(transparent)]
+    Match(#[from] MatchError),
+    /// Load failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The report could not be built or written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// A setting the stage needs is missing or wrong (exit 2).
+    #[error("{0}")]
+    Config(#[source] ConfigError),
+    /// A broken invariant (a bug).
+    #[error(transparent)]
+    Bug(#[from] Bug),
+}
+
+impl From<ConfigError> for StageError {
+    fn from(error: ConfigError) -> StageError {
+        StageError::Config(error)
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A stage failed; the run can be continued.
+    #[error("run {run_id} stopped in {stage}; continue with: vendor-match resume --run-id {run_id}")]
+    Stopped {
+        /// The run.
+        run_id: String,
+        /// The stage that failed.
+        stage: &'static str,
+        /// Why.
+        #[source]
+        source: Box<StageError>,
+    },
+    /// A setting is missing or wrong, or there is no such run (exit 2).
+    #[error("{0}")]
+    Config(#[source] ConfigError),
+    /// The run directory can't be made, read or locked.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// The manifest can't be read or written.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A broken invariant (a bug).
+    #[error(transparent)]
+    Bug(#[from] Bug),
+    /// The report written could not be read back to print it.
+    #[error("reading the report {path} failed")]
+    PrintReport {
+        /// The report file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<ConfigError> for PipelineError {
+    fn from(error: ConfigError) -> PipelineError {
+        PipelineError::Config(error)
+    }
+}
