@@ -11,7 +11,7 @@ use crate::fixtures::{GenerateArgs, ServeArgs};
 /// platform's active status, into a PostgreSQL warehouse table.
 ///
 /// The pipeline has three stages, each resumable: `extract` (page through the
-/// vendor API and stream our users out of PostgreSQL into sorted runs on disk),
+/// vendor API and stream our users out of PostgreSQL into sorted files on disk),
 /// `match` (merge-join both sides by a normalized name key), and `load`
 /// (COPY the rows into the warehouse, replacing that report date atomically),
 /// followed by `report`. Every option can also be set by the environment
@@ -33,18 +33,19 @@ pub enum Command {
     /// the run can be continued with `vendor-match resume`.
     Run(RunArgs),
     /// Stage 1 of a run: fetch every vendor page and stream our users out of
-    /// PostgreSQL into sorted runs on disk under <work-dir>/<run-id>/extract.
+    /// PostgreSQL into sorted files on disk under <work-dir>/<run-id>/extract.
     ///
     /// Memory stays within --memory-budget whatever the input size. Creates a
     /// new run when the work dir has none (or --new is given); otherwise redoes
     /// the extract stage of the latest run (or --run-id).
     Extract(StageArgs),
-    /// Stage 2 of a run: merge the sorted runs of both sides and join them by
-    /// key, writing one row per source record to <run-id>/match/combined.rows.
+    /// Stage 2 of a run: merge the sorted files of both sides and join them by
+    /// key, writing one row per source record to <run-id>/match/rows-*.pgcopy.
     #[command(name = "match")]
     Match(StageArgs),
     /// Stage 3 of a run: COPY the matched rows into the warehouse table,
-    /// replacing every row of the report date in one transaction.
+    /// replacing every row of the report date at once (readers see the old
+    /// rows or the new ones, never a mix).
     Load(StageArgs),
     /// Print the report of a run and write it to --output.
     Report(StageArgs),

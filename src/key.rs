@@ -68,21 +68,14 @@ pub fn normalize(raw: &str) -> String {
     out
 }
 
-/// Builds the match key of a record from its raw field values, in `fields`
-/// order. Returns `None` when a field is missing or empty after
-/// normalization: such a record is `unmatchable`.
+/// Appends the match key of a record, built from its raw field values in
+/// `fields` order, to `out` and returns `true`; returns `false`, with `out`
+/// as it was, when a field is missing or empty after normalization: such a
+/// record is `unmatchable`. Allocates nothing for ASCII values, the common case.
 ///
 /// The key is readable (`angelovich|fern|neurology|bon air`) and injective:
 /// `|` and `\` inside a value are escaped, so different value tuples never
 /// give the same key.
-pub fn match_key<'a>(fields: &[KeyField], value: impl Fn(KeyField) -> Option<&'a str>) -> Option<String> {
-    let mut key = Vec::new();
-    push_match_key(&mut key, fields, value).then(|| String::from_utf8(key).ok())?
-}
-
-/// Appends the match key of a record to `out` (as [`match_key`] builds it)
-/// and returns `true`; returns `false`, with `out` as it was, when the record
-/// is unmatchable. Allocates nothing for ASCII values, the common case.
 pub fn push_match_key<'a>(out: &mut Vec<u8>, fields: &[KeyField], value: impl Fn(KeyField) -> Option<&'a str>) -> bool {
     let start = out.len();
     for (i, field) in fields.iter().enumerate() {
@@ -161,6 +154,12 @@ const ASCII_FOLD: [u8; 128] = {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The key [`push_match_key`] builds, as a string; `None` when unmatchable.
+    fn match_key<'a>(fields: &[KeyField], value: impl Fn(KeyField) -> Option<&'a str>) -> Option<String> {
+        let mut key = Vec::new();
+        push_match_key(&mut key, fields, value).then(|| String::from_utf8(key).ok())?
+    }
 
     #[test]
     fn normalize_lowercases_and_trims() {

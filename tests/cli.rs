@@ -199,3 +199,17 @@ fn a_named_run_is_found_by_its_name_which_is_not_reused() {
         assert!(stderr(&output).contains("--run-id"), "{}", stderr(&output));
     }
 }
+
+#[test]
+fn a_work_dir_that_cannot_be_read_exits_1_naming_it() {
+    // See: issue 8 (an unreadable work dir was a usage error, exit 2).
+    let env = TestEnv::new();
+    let not_a_dir = env.path().join("work-is-a-file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    for command in ["status", "resume"] {
+        let output = env.command(&[command, "--work-dir"]).arg(&not_a_dir).output().unwrap();
+        assert_exit(&output, 1);
+        assert_one_error_line(&output);
+        assert!(stderr(&output).contains("work-is-a-file"), "{}", stderr(&output));
+    }
+}

@@ -10,7 +10,6 @@ use crate::model::Stage;
 use crate::pipeline::runs;
 use crate::report::render::mib;
 use crate::rundir::RunDir;
-use crate::settings::ConfigError;
 
 #[derive(Serialize)]
 struct StatusView<'a> {
@@ -41,15 +40,7 @@ struct Counts {
 
 /// Prints the run's status.
 pub fn execute(args: &StatusArgs) -> anyhow::Result<()> {
-    let id = match &args.run_id {
-        Some(id) => id.clone(),
-        None => runs::latest(&args.work_dir)?.ok_or_else(|| {
-            ConfigError::NoRun(format!(
-                "no run in work dir {}; start one with `vendor-match run`",
-                args.work_dir.display()
-            ))
-        })?,
-    };
+    let id = runs::chosen(&args.work_dir, args.run_id.as_deref())?;
     let run = RunDir::open(&args.work_dir, &id)?;
     let manifest = Manifest::load(&run.manifest())?;
     let view = view(&manifest);

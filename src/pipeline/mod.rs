@@ -80,15 +80,7 @@ impl Run {
     /// Opens the run `id`, or the latest run of the work dir, with the
     /// settings its manifest records.
     pub fn open(env: Environment, id: Option<&str>) -> Result<Run, PipelineError> {
-        let id = match id {
-            Some(id) => id.to_string(),
-            None => runs::latest(&env.work_dir)?.ok_or_else(|| {
-                ConfigError::NoRun(format!(
-                    "no run in work dir {}; start one with `vendor-match run`",
-                    env.work_dir.display()
-                ))
-            })?,
-        };
+        let id = runs::chosen(&env.work_dir, id)?;
         let dir = RunDir::open(&env.work_dir, &id)?;
         let lock = dir.lock()?;
         let mut manifest = Manifest::load(&dir.manifest())?;

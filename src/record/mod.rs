@@ -127,7 +127,7 @@ pub fn finish_key_sort(out: &mut Vec<u8>, id: i64) {
     push_id(out, id);
 }
 
-/// XXH3 of the key: a fixed, specified algorithm, so runs written by one
+/// XXH3 of the key: a fixed, specified algorithm, so spill files written by one
 /// process sort like those of another. 0 is kept for the empty key
 /// (unmatchable records first).
 fn key_hash(key: &[u8]) -> u64 {
@@ -280,7 +280,7 @@ mod tests {
 
     #[test]
     fn the_key_hash_is_xxh3_and_stays_so() {
-        // Published XXH3-64 test vector (seed 0): runs on disk depend on it.
+        // Published XXH3-64 test vector (seed 0): spill files on disk depend on it.
         assert_eq!(xxhash_rust::xxh3::xxh3_64(b""), 0x2D06_8005_38D3_94C2);
         assert_eq!(key_hash(b""), 0);
         assert_ne!(key_hash(b"a"), key_hash(b"b"));

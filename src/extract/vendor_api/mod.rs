@@ -339,4 +339,25 @@ mod tests {
         set.insert(4);
         assert_eq!((set.through, set.above.len()), (5, 0));
     }
+
+    #[test]
+    fn a_page_given_up_because_another_failed_says_so() {
+        let options = FetchOptions {
+            concurrency: 1,
+            max_retries: 5,
+            retry_delay: Duration::ZERO,
+            request_timeout: Duration::from_secs(1),
+            max_pages: 10,
+            ca_pem: None,
+            key_fields: KeyField::ALL.to_vec(),
+        };
+        let client = http::client(options.request_timeout, None).unwrap();
+        // Port 9 (discard) is never asked: the stop is seen first.
+        let base = SecretUrl::parse("http://127.0.0.1:9/v1/users", &["http"]).unwrap();
+        let stopping = AtomicBool::new(true);
+        let result = fetch_with_retry(&client, &base, &options, 3, &AtomicU64::new(0), &Pause::default(), &stopping);
+        let error = result.unwrap_err();
+        assert!(matches!(error, FetchError::Stopped), "{error:?}");
+        assert_eq!(error.to_string(), "stopped because another page failed");
+    }
 }
