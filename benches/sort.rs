@@ -18,9 +18,9 @@
 //!   owned copy of the encoded bytes, ordered by its sort key and written
 //!   length-prefixed) with segments of 100,000 and 500,000 items, then its
 //!   iterator drained. With no more records than a segment, extsort sorts
-//!   in memory and writes no segment (0 runs).
+//!   in memory and writes no segment (0 files).
 //!
-//! `spill s` is the push phase up to the last run on disk, `merge s` the read
+//! `spill s` is the push phase up to the last file on disk, `merge s` the read
 //! back; `net s` subtracts the time of generating the records alone (first
 //! row). Every case checks the count, the order, and an order-dependent
 //! checksum of the sorted sort keys, which must be equal across all cases.
@@ -48,17 +48,17 @@ const SEGMENTS: [usize; 2] = [100_000, 500_000];
 struct Outcome {
     spill_secs: f64,
     merge_secs: f64,
-    runs: u64,
+    files: u64,
     base_rss: u64,
     peak_rss: u64,
     checksum: u64,
 }
 
 impl Outcome {
-    /// Seconds in all, spill seconds, merge seconds, runs, peak RSS, base RSS.
+    /// Seconds in all, spill seconds, merge seconds, files, peak RSS, base RSS.
     fn figures(&self) -> [f64; 6] {
         let total = self.spill_secs + self.merge_secs;
-        [total, self.spill_secs, self.merge_secs, self.runs as f64, self.peak_rss as f64, self.base_rss as f64]
+        [total, self.spill_secs, self.merge_secs, self.files as f64, self.peak_rss as f64, self.base_rss as f64]
     }
 }
 
@@ -107,10 +107,10 @@ fn vendor_match_sort(n: u64, budget: u64, dir: &Path) -> Outcome {
         generator.record(i, &mut buf);
         sorter.push_auto(buf.record()).expect("push");
     }
-    let (_, runs, stats) = sorter.finish(()).expect("finish");
+    let (_, files, stats) = sorter.finish(()).expect("finish");
     let spill_secs = start.elapsed().as_secs_f64();
     let merging = Instant::now();
-    let mut merger = merge(runs, dir, MAX_FAN_IN, "bench").expect("merge");
+    let mut merger = merge(files, dir, MAX_FAN_IN, "bench").expect("merge");
     let mut check = Check::default();
     while let Some(record) = merger.peek() {
         check.see(record.sort);
@@ -119,7 +119,7 @@ fn vendor_match_sort(n: u64, budget: u64, dir: &Path) -> Outcome {
     let merge_secs = merging.elapsed().as_secs_f64();
     let peak_rss = peak_rss_bytes().unwrap_or(0);
     assert_eq!(check.count, n, "vendor-match returned {} of {n} records", check.count);
-    Outcome { spill_secs, merge_secs, runs: stats.files_written, base_rss, peak_rss, checksum: check.checksum }
+    Outcome { spill_secs, merge_secs, files: stats.files_written, base_rss, peak_rss, checksum: check.checksum }
 }
 
 /// One encoded record for extsort: ordered by its sort key, written length-prefixed.
@@ -182,7 +182,7 @@ fn extsort_sort(n: u64, segment: usize, dir: &Path) -> Outcome {
         .sort(items)
         .expect("extsort");
     let spill_secs = start.elapsed().as_secs_f64();
-    let runs = sorted.disk_segment_count() as u64;
+    let files = sorted.disk_segment_count() as u64;
     let merging = Instant::now();
     let mut check = Check::default();
     for item in sorted {
@@ -191,7 +191,7 @@ fn extsort_sort(n: u64, segment: usize, dir: &Path) -> Outcome {
     let merge_secs = merging.elapsed().as_secs_f64();
     let peak_rss = peak_rss_bytes().unwrap_or(0);
     assert_eq!(check.count, n, "extsort returned {} of {n} records", check.count);
-    Outcome { spill_secs, merge_secs, runs, base_rss, peak_rss, checksum: check.checksum }
+    Outcome { spill_secs, merge_secs, files, base_rss, peak_rss, checksum: check.checksum }
 }
 
 /// Runs one repetition of one case in this process and prints its figures
@@ -205,7 +205,7 @@ fn run_child(case: &[String]) {
         "generate" => Outcome {
             spill_secs: generate_only(n),
             merge_secs: 0.0,
-            runs: 0,
+            files: 0,
             base_rss: rss_now_bytes(),
             peak_rss: peak_rss_bytes().unwrap_or(0),
             checksum: 0,
@@ -286,12 +286,12 @@ fn main() {
         "spill s",
         "merge s",
         "records/s",
-        "runs",
+        "files",
         "peak RSS MiB",
         "base RSS MiB",
     ]);
     let generate_secs = results[0].1[0];
-    for (i, (name, [total, spill, merge, runs, peak, base])) in results.into_iter().enumerate() {
+    for (i, (name, [total, spill, merge, files, peak, base])) in results.into_iter().enumerate() {
         if i == 0 {
             let mut row = vec![name, format!("{total:.2}")];
             row.extend(["", "", ""].map(String::from));
@@ -307,7 +307,7 @@ fn main() {
             format!("{spill:.2}"),
             format!("{merge:.2}"),
             thousands((n as f64 / total) as u64),
-            format!("{runs:.0}"),
+            format!("{files:.0}"),
             mib(peak),
             mib(base),
         ]);

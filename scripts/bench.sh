@@ -7,6 +7,9 @@
 # Environment:
 #   BENCH_REPEAT=3          repetitions of every measurement (medians are reported)
 #   BENCH_BIN=...           the vendor-match binary (default target/release/vendor-match)
+#   BENCH_BASELINE_BIN=...  another vendor-match binary (an older build, say) whose `run` is measured
+#                           beside BENCH_BIN's in every repetition, in alternating order: the table then
+#                           shows both and their ratio, so a change is judged side by side
 #   BENCH_FLOOR_BIN=...     the built vendor_floor bench (default: built, or found in target/release/deps)
 #   BENCH_DIR=work/bench    fixtures (cached), outputs, results.json, table.txt
 #   BENCH_NO_BUILD=1        do not run cargo
@@ -33,6 +36,7 @@ cd "$(dirname "$0")/.."
 
 REPEAT=${BENCH_REPEAT:-3}
 BIN=${BENCH_BIN:-target/release/vendor-match}
+BASELINE_BIN=${BENCH_BASELINE_BIN:-}
 FLOOR_BIN=${BENCH_FLOOR_BIN:-}
 DIR=${BENCH_DIR:-work/bench}
 SVG=${BENCH_SVG:-docs/bench.svg}
@@ -124,7 +128,11 @@ for line in sys.stdin:
     die "no vendor_floor bench binary (cargo bench --no-run --bench vendor_floor, or set BENCH_FLOOR_BIN)"
   fi
   FLOOR_BIN=$(realpath "$FLOOR_BIN")
-  log "vendor-match: $BIN; vendor_floor: $FLOOR_BIN"
+  if [ -n "$BASELINE_BIN" ]; then
+    [ -x "$BASELINE_BIN" ] || die "BENCH_BASELINE_BIN=$BASELINE_BIN is not an executable"
+    BASELINE_BIN=$(realpath "$BASELINE_BIN")
+  fi
+  log "vendor-match: $BIN; vendor_floor: $FLOOR_BIN${BASELINE_BIN:+; baseline: $BASELINE_BIN}"
 }
 
 ADMIN=
@@ -246,9 +254,11 @@ record_planted() {
 # Measurements: each takes LABEL REP
 
 # run: the whole pipeline into a fresh warehouse database, under /usr/bin/time -v for its peak RSS.
+# measure_run LABEL REP [ITEM BINARY]: ITEM is `run` (default, BENCH_BIN) or `baseline` (BENCH_BASELINE_BIN).
 measure_run() {
-  local label=$1 rep=$2
-  local src wh_db wh work=$DIR/$1/work out=$DIR/$1/run.log timing=$DIR/$1/time.txt t0 secs
+  local label=$1 rep=$2 item=${3:-run} bin=${4:-$BIN}
+  local src wh_db wh work=$DIR/$1/work out=$DIR/$1/run.log timing=$DIR/$1/time.txt t0 secs prefix=
+  [ "$item" = run ] || prefix="$item."
   src=$(db_url "$(db_name "$label" src)")
   wh_db=$(db_name "$label" wh)
   wh=$(db_url "$wh_db")
@@ -258,24 +268,30 @@ measure_run() {
   # Start from a clean slate: no dirty pages of the previous item to flush during this one.
   psql_admin -c CHECKPOINT
   t0=$EPOCHREALTIME
-  if ! /usr/bin/time -v -o "$timing" "$BIN" run --quiet --memory-budget "$BUDGET" \
+  if ! /usr/bin/time -v -o "$timing" "$bin" run --quiet --memory-budget "$BUDGET" \
       --report-date "$REPORT_DATE" --active-days "$ACTIVE_DAYS" \
       --vendor-url "${URL[$label]}" --source-url "$src" --warehouse-url "$wh" \
       --work-dir "$work" --output "$DIR/$label/output.txt" > "$out" 2>&1; then
-    die "$label: vendor-match run failed (rep $rep): $(tail -n 5 "$out")"
+    die "$label: vendor-match run failed ($item, rep $rep): $(tail -n 5 "$out")"
   fi
   secs=$(seconds_since "$t0")
-  record "$label" run "$rep" seconds "$secs"
-  record "$label" run "$rep" rss_kib "$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$timing")"
+  record "$label" "$item" "$rep" seconds "$secs"
+  record "$label" "$item" "$rep" rss_kib "$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$timing")"
 
   # Per-stage figures from the run's manifest, as the scheduler would read them.
-  "$BIN" status --json --work-dir "$work" > "$DIR/$label/status.json"
+  "$bin" status --json --work-dir "$work" > "$DIR/$label/status.json"
   local stage elapsed rows rss
   while IFS=$'\t' read -r stage elapsed rows rss; do
-    record "$label" "stage.$stage" "$rep" seconds "$elapsed"
-    record "$label" "stage.$stage" "$rep" rows "$rows"
-    record "$label" "stage.$stage" "$rep" rss_bytes "$rss"
+    record "$label" "${prefix}stage.$stage" "$rep" seconds "$elapsed"
+    record "$label" "${prefix}stage.$stage" "$rep" rows "$rows"
+    record "$label" "${prefix}stage.$stage" "$rep" rss_bytes "$rss"
   done < <(python3 "$HELPER" stages "$DIR/$label/status.json")
+  if [ "$item" != run ]; then
+    drop_db "$wh_db"
+    rm -rf "$work"
+    log "$label rep $rep: $item $secs s"
+    return
+  fi
 
   local status count
   while IFS=$'\t' read -r status count; do
@@ -287,6 +303,16 @@ measure_run() {
   drop_db "$wh_db"
   rm -rf "$work" # 10M runs write GBs
   log "$label rep $rep: run $secs s"
+}
+
+# measure_runs LABEL REP: `run`, and the baseline binary's beside it when there is one. The baseline goes
+# first in even repetitions, so that neither binary always follows the other.
+measure_runs() {
+  local label=$1 rep=$2
+  if [ -n "$BASELINE_BIN" ] && [ $((rep % 2)) = 0 ]; then measure_run "$label" "$rep" baseline "$BASELINE_BIN"; fi
+  measure_run "$label" "$rep"
+  if [ -n "$BASELINE_BIN" ] && [ $((rep % 2)) = 1 ]; then measure_run "$label" "$rep" baseline "$BASELINE_BIN"; fi
+  return 0
 }
 
 # The pipeline's rows, as text and as binary (whole, and split in two halves by a hash of the user id).
@@ -416,6 +442,7 @@ json.dump({
     "date": "$(date -u "+%Y-%m-%d %H:%M UTC")",
     "machine": "$(nproc) CPU(s), ${cpu//\"/}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(psql "$ADMIN" -XAtc 'SHOW server_version' | cut -d' ' -f1 | sed 's/^/PostgreSQL /')",
     "bin": "$BIN",
+    "baseline_bin": "$BASELINE_BIN",
     "floor_bin": "$FLOOR_BIN",
     "git": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src changes')",
     "repeat": $REPEAT,
@@ -466,13 +493,13 @@ main() {
   for rep in $(seq 1 "$REPEAT"); do
     log "repetition $rep of $REPEAT"
     for label in "${LABELS[@]}"; do
-      measure_run "$label" "$rep" # first: the copy_in floor reads the rows it loaded
+      measure_runs "$label" "$rep" # first: the copy_in floor reads the rows the run loaded
       measure_floor_vendor "$label" "$rep"
       measure_floor_copy_out "$label" "$rep"
       measure_floor_copy_in "$label" "$rep"
       measure_pg_join "$label" "$rep"
     done
-    [ "${BENCH_SKIP_DEMO:-}" = 1 ] || measure_run demo "$rep"
+    [ "${BENCH_SKIP_DEMO:-}" = 1 ] || measure_runs demo "$rep"
     [ "${BENCH_SKIP_LATENCY:-}" = 1 ] || measure_latency "$rep"
   done
 

@@ -247,8 +247,12 @@ def size_figures(med, label):
         ("copy_in_bin2", "copy_in.binary_2"),
         ("pg_join", "pg_join"),
         ("run", "run"),
+        ("baseline", "baseline"),
     ):
         f[key] = get(med, label, item, "seconds")
+    f["baseline_ratio"] = f["run"] / f["baseline"] if f["run"] and f["baseline"] else None
+    baseline_rss = get(med, label, "baseline", "rss_kib")
+    f["baseline_rss_mib"] = baseline_rss / 1024 if baseline_rss is not None else None
     if None not in (f["vendor"], f["copy_out"], f["copy_in"]):
         f["floor"] = max(f["vendor"], f["copy_out"]) + f["copy_in"]
     else:
@@ -271,6 +275,9 @@ def size_figures(med, label):
         secs = get(med, label, "stage." + stage, "seconds")
         rows = get(med, label, "stage." + stage, "rows")
         rss = get(med, label, "stage." + stage, "rss_bytes")
+        baseline = get(med, label, "baseline.stage." + stage, "seconds")
+        f["baseline_" + stage] = baseline
+        f[stage + "_vs_baseline"] = secs / baseline if secs and baseline else None
         f[stage] = secs
         f[stage + "_rows_per_s"] = rows / secs if rows is not None and secs else None
         f[stage + "_rss_mib"] = rss / 2**20 if rss is not None else None
@@ -322,6 +329,13 @@ def report(raw_path, meta_path, out_dir, svg_path):
     row("run peak RSS (/usr/bin/time, max)", "run_rss_max_mib", fmt_mib)
     row("run peak RSS (largest stage VmHWM, max)", "run_rss_stage_max_mib", fmt_mib)
     row("run peak RSS (largest of both: target 3)", "run_rss_peak_mib", fmt_mib)
+    if any(figs[l]["baseline"] for l in labels):
+        row("baseline run (BENCH_BASELINE_BIN, median wall)", "baseline", fmt_s)
+        row("run / baseline run", "baseline_ratio", fmt_x)
+        for stage in STAGES:
+            row(f"  baseline {stage} time", "baseline_" + stage, fmt_s)
+            row(f"  {stage} / baseline {stage}", stage + "_vs_baseline", fmt_x)
+        row("baseline peak RSS (/usr/bin/time, median)", "baseline_rss_mib", fmt_mib)
     table = render_table(rows, header)
 
     # Row counts per match status: planted by the generator, loaded by the pipeline, computed by pg_join.
@@ -344,6 +358,7 @@ def report(raw_path, meta_path, out_dir, svg_path):
     lines = [
         f"vendor-match benchmark, {meta['date']}: {meta['machine']}",
         f"binary {meta['bin']} ({meta['git']}); {meta['repeat']} repetition(s) per item, interleaved; medians",
+        *([f"baseline binary {meta['baseline_bin']} (run beside it in every repetition, alternating order)"] if meta.get("baseline_bin") else []),
         f"run: --memory-budget {meta['budget']}, vendor --concurrency default; a fresh warehouse database per repetition",
         f"pg_join: {meta['pg_join_mode']}",
         f"PostgreSQL settings (as configured, for pg_join and the floors): {meta.get('pg_settings', '?')}",
@@ -402,7 +417,11 @@ def compute_targets(meta, med, figs, labels, sizes):
     demo = get(med, "demo", "run", "seconds")
     if demo is not None:
         reps = len(med["demo"]["run"]["seconds"]["values"])
-        add("default demo end to end run < 5 s", demo < 5, f"median {demo:.2f} s over {reps} run(s)")
+        detail = f"median {demo:.2f} s over {reps} run(s)"
+        baseline = get(med, "demo", "baseline", "seconds")
+        if baseline is not None:
+            detail += f"; the baseline binary beside it: {baseline:.2f} s ({demo / baseline:.2f}x)"
+        add("default demo end to end run < 5 s", demo < 5, detail)
     else:
         add("default demo end to end run < 5 s", False, "not measured (BENCH_SKIP_DEMO)")
 

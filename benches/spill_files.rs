@@ -1,27 +1,27 @@
-//! Run files and the merge, over the shared synthetic records (`common`).
+//! Spill files and the merge, over the shared synthetic records (`common`).
 //!
-//! `cargo bench --bench runs -- [RECORDS]` (default 1,000,000; `200k`, `1m` accepted).
+//! `cargo bench --bench spill_files -- [RECORDS]` (default 1,000,000; `200k`, `1m` accepted).
 //!
 //! The records are generated, encoded and sorted in memory first (not
 //! timed). Then, in a scratch directory under `$TMPDIR`:
 //!
-//! - binary run (this version): all records into one run with
+//! - binary spill file (this version): all records into one file with
 //!   `SpillWriter::append_encoded`, once dropped without `finish` (its buffer
 //!   is flushed; no trailer, no fsync, no rename: the public API's nearest
 //!   to "the writes alone") and once with `finish` (trailer, fsync, rename);
 //!   then read back with `SpillReader::next_into` (CRC checked at the end);
-//! - CSV run (the previous version, `git show 295d424~1:src/sort/spill_file.rs`):
+//! - CSV run file (the version before 295d424, `git show 295d424~1:src/sort/run_file.rs`):
 //!   the same records as rows of a `csv::Writer` (flexible, no headers) over
 //!   a `BufWriter` of the same 256 KiB as `SpillWriter`'s, in the old layout:
 //!   a header row, one row per record (match key, id, the six texts as
 //!   `=value` or empty for NULL, the date as `YYYY-MM-DD`), an `end,<count>`
 //!   row. The rows' bytes are prepared before timing, as the binary records
 //!   are, so both sides time only the file format. Written flushed without
-//!   fsync, and with fsync + rename (`run::atomic::publish`, what `finish`
+//!   fsync, and with fsync + rename (`rundir::atomic::publish`, what `finish`
 //!   does); read back with `csv::Reader::read_byte_record` over a `BufReader`
 //!   of `SPILL_READ_BUFFER_BYTES`, as is and also parsed back into records (key
 //!   hash, id, date), which the binary read does not need;
-//! - k-way merge: the sorted records dealt round-robin into R runs (R = 16,
+//! - k-way merge: the sorted records dealt round-robin into R files (R = 16,
 //!   64, 256; written before timing), then `sort::merge::merge` (fan-in
 //!   `MAX_FAN_IN`, so one level) drained with `peek`/`advance`, order and
 //!   count checked.
@@ -108,11 +108,11 @@ fn file_bytes(path: &Path) -> f64 {
     std::fs::metadata(path).map(|m| m.len() as f64).unwrap_or(0.0)
 }
 
-/// Writes every record to one binary run; with `finish`, publishes it.
+/// Writes every record to one spill file; with `finish`, publishes it.
 /// Returns seconds and the file's size.
 fn binary_write(records: &Encoded, path: &Path, finish: bool) -> [f64; 2] {
     let (secs, written) = timed(|| {
-        let mut writer = SpillWriter::create(path, "bench").expect("run writer");
+        let mut writer = SpillWriter::create(path, "bench").expect("spill writer");
         for encoded in records.iter() {
             writer.append_encoded(encoded).expect("append");
         }
@@ -125,17 +125,17 @@ fn binary_write(records: &Encoded, path: &Path, finish: bool) -> [f64; 2] {
     });
     let size = file_bytes(&written);
     if !finish {
-        std::fs::remove_file(&written).expect("remove the unfinished run");
+        std::fs::remove_file(&written).expect("remove the unfinished spill file");
     }
     [secs, size]
 }
 
 fn binary_read(path: &Path, n: usize) -> [f64; 1] {
     let (secs, count) = timed(|| {
-        let mut reader = SpillReader::open(path).expect("open run");
+        let mut reader = SpillReader::open(path).expect("open spill file");
         let mut encoded = Vec::new();
         let mut count = 0;
-        while reader.next_into(&mut encoded).expect("read run") {
+        while reader.next_into(&mut encoded).expect("read spill file") {
             count += 1;
         }
         count
@@ -221,10 +221,10 @@ fn csv_read(path: &Path, n: usize, parse: bool, mut seen: impl FnMut(&RecordBuf)
     [secs]
 }
 
-/// Deals the records round-robin into `fan_in` runs.
+/// Deals the records round-robin into `fan_in` spill files.
 fn deal(records: &Encoded, fan_in: usize, dir: &Path) -> Vec<SpillFile> {
     let mut writers: Vec<SpillWriter> = (0..fan_in)
-        .map(|k| SpillWriter::create(&dir.join(format!("bench-{k:06}.spill")), "bench").expect("run writer"))
+        .map(|k| SpillWriter::create(&dir.join(format!("bench-{k:06}.spill")), "bench").expect("spill writer"))
         .collect();
     for (i, encoded) in records.iter().enumerate() {
         writers[i % fan_in].append_encoded(encoded).expect("append");
@@ -232,9 +232,9 @@ fn deal(records: &Encoded, fan_in: usize, dir: &Path) -> Vec<SpillFile> {
     writers.into_iter().map(|w| w.finish().expect("finish")).collect()
 }
 
-fn merge_all(runs: &[SpillFile], dir: &Path, n: usize) -> [f64; 1] {
+fn merge_all(files: &[SpillFile], dir: &Path, n: usize) -> [f64; 1] {
     let (secs, count) = timed(|| {
-        let mut merger = merge(runs.to_vec(), dir, MAX_FAN_IN, "bench").expect("merge");
+        let mut merger = merge(files.to_vec(), dir, MAX_FAN_IN, "bench").expect("merge");
         let mut previous = Vec::new();
         let mut count = 0usize;
         while let Some(record) = merger.peek() {
@@ -251,10 +251,12 @@ fn merge_all(runs: &[SpillFile], dir: &Path, n: usize) -> [f64; 1] {
 }
 
 fn main() {
-    let args =
-        common::args("runs", "Times binary run files against CSV ones, and the k-way merge at 16, 64, 256 runs.");
+    let args = common::args(
+        "spill_files",
+        "Times binary spill files against CSV run files, and the k-way merge of 16, 64, 256 files.",
+    );
     let n = args.records as usize;
-    println!("{}", common::header("runs", &args, "one run written and read back, binary vs CSV; k-way merge"));
+    println!("{}", common::header("spill_files", &args, "one file written and read back, binary vs CSV; k-way merge"));
 
     eprintln!("generating and sorting {} records...", thousands(n as u64));
     let records = Encoded::generate(n as u64).sorted();
@@ -274,7 +276,7 @@ fn main() {
         ]);
     };
 
-    eprintln!("binary run...");
+    eprintln!("binary spill file...");
     let [secs, bytes] = median_of(|| binary_write(&records, &binary_path, false));
     add("binary: append_encoded, dropped (no finish)", secs, bytes);
     let [secs, binary_bytes] = median_of(|| binary_write(&records, &binary_path, true));
@@ -295,10 +297,10 @@ fn main() {
     add("csv: read_byte_record + parse back to records", secs, csv_bytes);
 
     // Untimed: both files give back every record, byte for byte.
-    let mut reader = SpillReader::open(&binary_path).expect("open run");
+    let mut reader = SpillReader::open(&binary_path).expect("open spill file");
     let mut encoded = Vec::new();
     let mut i = 0;
-    while reader.next_into(&mut encoded).expect("read run") {
+    while reader.next_into(&mut encoded).expect("read spill file") {
         assert_eq!(encoded, records.get(i), "binary record {i} differs");
         i += 1;
     }
@@ -314,13 +316,13 @@ fn main() {
     std::fs::remove_file(&csv_path).expect("remove");
 
     for fan_in in FAN_INS {
-        eprintln!("merge of {fan_in} runs...");
-        let runs = deal(&records, fan_in, dir.path());
-        let bytes: f64 = runs.iter().map(|r| file_bytes(&r.path)).sum();
-        let [secs] = median_of(|| merge_all(&runs, dir.path(), n));
-        add(&format!("merge {fan_in} runs: merge + peek/advance"), secs, bytes);
-        for run in runs {
-            std::fs::remove_file(&run.path).expect("remove");
+        eprintln!("merge of {fan_in} files...");
+        let files = deal(&records, fan_in, dir.path());
+        let bytes: f64 = files.iter().map(|r| file_bytes(&r.path)).sum();
+        let [secs] = median_of(|| merge_all(&files, dir.path(), n));
+        add(&format!("merge {fan_in} files: merge + peek/advance"), secs, bytes);
+        for file in files {
+            std::fs::remove_file(&file.path).expect("remove");
         }
     }
 
