@@ -4,12 +4,16 @@ use crate::cli::RunArgs;
 use crate::db;
 use crate::model::Stage;
 use crate::pipeline::{Run, Start};
+use crate::rundir;
 use crate::settings;
 
 /// Validates every setting and connection first, so a bad one fails before any work.
 pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     let env = settings::environment(&args.shared)?;
     let settings = settings::new_run_settings(&args.shared, &env)?;
+    if let Some(id) = &args.run_id {
+        rundir::check_new_id(&env.work_dir, id)?;
+    }
     let connections = &env.connections;
     connections.vendor()?;
     // Connect to both databases now: a wrong URL should fail in a second, not after the extract.

@@ -163,8 +163,7 @@ pub fn extract(
     let vendor = VendorSide::new(&attempt, state.vendor, vendor_rejects);
     let internal = InternalSide::new(&attempt, state.internal, internal_rejects);
     let ((vendor, vendor_secs), internal) = run_sides(&attempt, vendor, internal, sources)?;
-    let mut output = output(vendor, vendor_secs, internal);
-    output.internal_rows_resumed = internal_rows_resumed;
+    let output = output(vendor, vendor_secs, internal, internal_rows_resumed);
     finish(run, &dir, settings, &output)?;
     Ok(output)
 }
@@ -194,7 +193,7 @@ fn run_sides(
     }
 }
 
-fn output(vendor: VendorDone, vendor_secs: f64, internal: InternalDone) -> ExtractOutput {
+fn output(vendor: VendorDone, vendor_secs: f64, internal: InternalDone, internal_rows_resumed: u64) -> ExtractOutput {
     ExtractOutput {
         vendor_spills: vendor.spills,
         vendor_drop_spills: vendor.drop_spills,
@@ -206,7 +205,7 @@ fn output(vendor: VendorDone, vendor_secs: f64, internal: InternalDone) -> Extra
         internal_users: internal.counters.users,
         internal_rejects: internal.counters.rejects,
         source_reconnects: internal.reconnects,
-        internal_rows_resumed: 0,
+        internal_rows_resumed,
         fetch: vendor.counters.fetch,
         sorts: [vendor.sorts[0], vendor.sorts[1], internal.sort],
         vendor_secs,
