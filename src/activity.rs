@@ -25,11 +25,13 @@ impl ActiveRule {
     }
 
     /// Whether a user last active on `last_active` is active.
+    #[inline]
     pub fn is_active(self, last_active: Option<i32>) -> bool {
         last_active.is_some_and(|day| day <= self.report_day && day >= self.report_day.saturating_sub(self.window))
     }
 
     /// Whether `last_active` lies after the report date.
+    #[inline]
     pub fn is_future(self, last_active: Option<i32>) -> bool {
         last_active.is_some_and(|day| day > self.report_day)
     }

@@ -95,6 +95,7 @@ impl RecordBuf {
 /// The first 8 bytes of a sort key as a big-endian number, zero-padded:
 /// prefixes order like their keys as far as 8 bytes go, which settles almost
 /// every comparison (a key sort key starts with the key's hash).
+#[inline]
 pub fn sort_prefix(sort: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     let n = sort.len().min(8);
