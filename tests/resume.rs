@@ -127,14 +127,14 @@ fn a_match_that_fails_leaves_the_load_pending_and_resume_finishes_once_it_can_re
     let f = fixture("matchfail", &SMALL, &[]);
     let env = TestEnv::new();
     assert_exit(&f.command(&env, &["extract", "--new"]).output().unwrap(), 0);
-    // Damage a vendor run: match must fail rather than lose its rows.
+    // Damage a vendor spill file: match must fail rather than lose its rows.
     let manifest = f.manifest(&env);
-    let run = std::path::PathBuf::from(manifest["extract_output"]["vendor_spills"][0]["path"].as_str().unwrap());
-    let original = std::fs::read(&run).unwrap();
+    let spill = std::path::PathBuf::from(manifest["extract_output"]["vendor_spills"][0]["path"].as_str().unwrap());
+    let original = std::fs::read(&spill).unwrap();
     let mut damaged = original.clone();
     let middle = damaged.len() / 2;
     damaged[middle] ^= 0xff;
-    std::fs::write(&run, &damaged).unwrap();
+    std::fs::write(&spill, &damaged).unwrap();
     let failed = f.command(&env, &["resume"]).output().unwrap();
     assert_exit(&failed, 1);
     assert!(stderr(&failed).contains("damaged"), "{}", stderr(&failed));
@@ -147,7 +147,7 @@ fn a_match_that_fails_leaves_the_load_pending_and_resume_finishes_once_it_can_re
             .unwrap()
             .get(0);
     assert_eq!(tables, 1, "only the (empty) table: no partition, no staging table left");
-    std::fs::write(&run, &original).unwrap();
+    std::fs::write(&spill, &original).unwrap();
     assert_exit(&f.command(&env, &["resume"]).output().unwrap(), 0);
     assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &f.expected(30));
 }

@@ -2,7 +2,6 @@
 //! to leave out: both are in key order, so one pass over the two drops them.
 
 use super::join::Cursor;
-use crate::bug::Bug;
 use crate::record::Record;
 use crate::sort::merge::Merger;
 use crate::sort::SortError;
@@ -34,12 +33,13 @@ impl WithoutDrops {
                     self.records.advance()?;
                     self.drops.advance()?;
                 }
-                // Listed records come from the same pages as the records.
+                // Listed records come from the same pages as the records:
+                // one missing means a file changed after it was written.
                 std::cmp::Ordering::Less => {
-                    return Err(Bug::new(
-                        "a vendor record listed to be left out is missing from the vendor spill files",
-                    )
-                    .into())
+                    return Err(SortError::Disagree {
+                        dir: self.drops.dir().map(Into::into).unwrap_or_default(),
+                        reason: "the vendor drop list names a record the vendor spill files lack",
+                    })
                 }
             }
         }
@@ -95,5 +95,12 @@ mod tests {
     fn a_listed_record_missing_from_the_spill_files_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         assert!(stream(dir.path(), &[b"a", b"c"], &[b"b"]).is_err());
+    }
+
+    #[test]
+    fn a_listed_record_missing_from_the_spill_files_is_reported_as_damage_in_their_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = stream(dir.path(), &[b"a", b"c"], &[b"b"]).unwrap_err().to_string();
+        assert!(message.contains("damaged") && message.contains(&dir.path().display().to_string()), "{message}");
     }
 }

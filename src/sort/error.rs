@@ -22,6 +22,15 @@ pub enum SortError {
         /// What is wrong.
         reason: String,
     },
+    /// Spill files that must agree do not (a list of records to leave out
+    /// names one the records lack): one of them is damaged.
+    #[error("the spill files in {dir} disagree ({reason}): one of them is damaged")]
+    Disagree {
+        /// Where the files are.
+        dir: PathBuf,
+        /// What does not agree.
+        reason: &'static str,
+    },
     /// The spill thread could not be started.
     #[error("the {kind} sorter's spill thread could not be started")]
     SpillThread {

@@ -87,6 +87,11 @@ impl Merger {
         Ok(Merger { readers, heap, intermediates: Vec::new() })
     }
 
+    /// The directory of the files read (of the first, when there are several).
+    pub fn dir(&self) -> Option<&Path> {
+        self.readers.first().and_then(|reader| reader.path().parent())
+    }
+
     /// The smallest record not yet passed, encoded.
     pub fn peek_encoded(&self) -> Option<&[u8]> {
         self.heap.peek().map(|head| head.record.as_slice())

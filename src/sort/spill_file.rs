@@ -181,6 +181,11 @@ impl SpillReader {
         Ok(reader)
     }
 
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Reads exactly `buf.len()` bytes; `false` at a clean end of file
     /// before the first byte, an error when the file ends inside.
     fn read_full(&mut self, buf: &mut [u8]) -> Result<bool, SortError> {
