@@ -1,19 +1,26 @@
-//! An error and its causes on one line, for places that keep or send one
-//! line: the manifest's record of a failed stage, a retried request.
+//! An error's chain of causes as text, each cause once: for the one
+//! `error:` line and its `caused by:` lines, and for places that keep one
+//! line (the manifest's record of a failed stage, a retried request).
 
-/// `error: cause: cause`, leaving out a cause whose text the line holds already.
-pub fn one_line(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
+/// The texts of `error` and its causes, newlines folded, leaving out an
+/// empty cause and one whose text the text before it holds already (a
+/// wrapper that repeats its cause).
+pub fn distinct(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut texts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let text = cause.to_string().replace('\n', " ");
+        if !text.is_empty() && !texts.last().is_some_and(|previous| previous.contains(&text)) {
+            texts.push(text);
         }
-        source = cause.source();
+        next = cause.source();
     }
-    message
+    texts
+}
+
+/// `error: cause: cause` on one line.
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    distinct(error).join(": ")
 }
 
 #[cfg(test)]
@@ -28,5 +35,11 @@ mod tests {
     fn causes_follow_the_error_once_each() {
         assert_eq!(one_line(&Outer(std::io::Error::other("disk full"))), "outer: disk full");
         assert_eq!(one_line(&Outer(std::io::Error::other("outer"))), "outer");
+    }
+
+    #[test]
+    fn newlines_are_folded_and_empty_causes_left_out() {
+        assert_eq!(distinct(&Outer(std::io::Error::other("two\nlines"))), ["outer", "two lines"]);
+        assert_eq!(distinct(&Outer(std::io::Error::other(""))), ["outer"]);
     }
 }

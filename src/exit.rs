@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use crate::causes;
 use crate::settings::ConfigError;
 
 /// 2 when a `ConfigError` is anywhere in the chain, else 1.
@@ -16,16 +17,8 @@ pub fn code(error: &anyhow::Error) -> ExitCode {
 /// One `error:` line, then one indented `caused by:` line per cause
 /// (causes whose text the line above already holds are skipped).
 pub fn render(error: &anyhow::Error) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    for cause in error.chain() {
-        let text = cause.to_string().replace('\n', " ");
-        if text.is_empty() || lines.last().is_some_and(|prev| prev.contains(&text)) {
-            continue;
-        }
-        lines.push(text);
-    }
     let mut out = String::new();
-    for (i, line) in lines.iter().enumerate() {
+    for (i, line) in causes::distinct(error.as_ref()).iter().enumerate() {
         if i == 0 {
             out.push_str(&format!("error: {line}\n"));
         } else {
@@ -50,5 +43,23 @@ mod tests {
     fn one_error_line_then_causes() {
         let err = anyhow::Error::new(std::io::Error::other("disk full")).context("writing x").context("run r stopped");
         assert_eq!(render(&err), "error: run r stopped\n  caused by: writing x\n  caused by: disk full\n");
+    }
+
+    #[test]
+    fn a_config_error_inside_the_pipelines_errors_still_gives_two() {
+        use crate::model::Stage;
+        use crate::pipeline::{PipelineError, StageError};
+        let missing = || ConfigError::Missing { flag: "vendor-url", env: "VENDOR_API_URL" };
+        let stopped = PipelineError::Stopped {
+            run_id: "r".into(),
+            stage: Stage::Extract.name(),
+            source: Box::new(StageError::from(missing())),
+        };
+        let no_run = PipelineError::from(crate::rundir::RunDirError::from(ConfigError::NoRun("no run `x`".into())));
+        for error in [PipelineError::from(missing()), stopped, no_run] {
+            let error = anyhow::Error::new(error);
+            assert_eq!(code(&error), ExitCode::from(2), "{error:#}");
+            assert_eq!(render(&error).lines().filter(|l| l.starts_with("error:")).count(), 1);
+        }
     }
 }

@@ -206,8 +206,8 @@ fn a_work_dir_that_cannot_be_read_exits_1_naming_it() {
     let env = TestEnv::new();
     let not_a_dir = env.path().join("work-is-a-file");
     std::fs::write(&not_a_dir, "x").unwrap();
-    for command in ["status", "resume"] {
-        let output = env.command(&[command, "--work-dir"]).arg(&not_a_dir).output().unwrap();
+    for args in [&["status"][..], &["resume"], &["status", "--run-id", "x"], &["resume", "--run-id", "x"]] {
+        let output = env.command(args).arg("--work-dir").arg(&not_a_dir).output().unwrap();
         assert_exit(&output, 1);
         assert_one_error_line(&output);
         assert!(stderr(&output).contains("work-is-a-file"), "{}", stderr(&output));

@@ -25,18 +25,14 @@ pub enum StageError {
     /// The report could not be built or written.
     #[error(transparent)]
     Report(#[from] ReportError),
-    /// A setting the stage needs is missing or wrong (exit 2).
+    /// A setting the stage needs is missing or wrong (exit 2). Not
+    /// `transparent`: the `ConfigError` must stay in the chain of causes,
+    /// where the exit code is looked for.
     #[error("{0}")]
-    Config(#[source] ConfigError),
+    Config(#[from] ConfigError),
     /// A broken invariant (a bug).
     #[error(transparent)]
     Bug(#[from] Bug),
-}
-
-impl From<ConfigError> for StageError {
-    fn from(error: ConfigError) -> StageError {
-        StageError::Config(error)
-    }
 }
 
 /// Why a run stopped.
@@ -53,9 +49,10 @@ pub enum PipelineError {
         #[source]
         source: Box<StageError>,
     },
-    /// A setting is missing or wrong, or there is no such run (exit 2).
+    /// A setting is missing or wrong, or there is no such run (exit 2); not
+    /// `transparent`, for the same reason as [`StageError::Config`].
     #[error("{0}")]
-    Config(#[source] ConfigError),
+    Config(#[from] ConfigError),
     /// The run directory can't be made, read or locked.
     #[error(transparent)]
     RunDir(#[from] RunDirError),
@@ -74,10 +71,4 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
-}
-
-impl From<ConfigError> for PipelineError {
-    fn from(error: ConfigError) -> PipelineError {
-        PipelineError::Config(error)
-    }
 }

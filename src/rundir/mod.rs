@@ -19,15 +19,32 @@ pub struct RunDir {
     id: String,
 }
 
-/// A run directory that can't be created or listed.
+/// A work dir or run directory that can't be read, created or locked.
 #[derive(Debug, thiserror::Error)]
-#[error("run directory {path} could not be accessed")]
-pub struct RunDirError {
-    /// The path.
-    pub path: PathBuf,
-    /// The cause.
-    #[source]
-    pub source: std::io::Error,
+pub enum RunDirError {
+    /// The work dir can't be read or created.
+    #[error("work dir {path} could not be accessed")]
+    WorkDir {
+        /// The work dir.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A run's directory or lock can't be made, read or taken.
+    #[error("run directory {path} could not be accessed")]
+    Run {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A run id that is not one, or no such run (a usage error: exit 2).
+    /// Not `transparent`: the `ConfigError` must stay in the chain of
+    /// causes, where the exit code is looked for.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
 }
 
 impl RunDir {
@@ -39,26 +56,32 @@ impl RunDir {
             None => format!("{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), fastrand::u16(..)),
         };
         let root = work_dir.join(&id);
-        atomic::create_private_dir(work_dir).map_err(|source| RunDirError { path: work_dir.to_path_buf(), source })?;
+        atomic::create_private_dir(work_dir)
+            .map_err(|source| RunDirError::WorkDir { path: work_dir.to_path_buf(), source })?;
         // Not recursive: a directory that exists already (a taken id) is an error.
         {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&root)
-                .map_err(|source| RunDirError { path: root.clone(), source })?;
+                .map_err(|source| RunDirError::Run { path: root.clone(), source })?;
         }
         // Absolute, so the paths kept in the manifest hold from any current directory.
-        let root = root.canonicalize().map_err(|source| RunDirError { path: root.clone(), source })?;
+        let root = root.canonicalize().map_err(|source| RunDirError::Run { path: root.clone(), source })?;
         Ok(RunDir { root, id })
     }
 
     /// The existing run `id` of `work_dir`.
-    pub fn open(work_dir: &Path, id: &str) -> Result<RunDir, ConfigError> {
+    pub fn open(work_dir: &Path, id: &str) -> Result<RunDir, RunDirError> {
         check_id(id)?;
         let root = work_dir.join(id);
-        if !root.join(MANIFEST).exists() {
-            return Err(ConfigError::NoRun(format!("no run `{id}` in work dir {}", work_dir.display())));
+        let found = root.join(MANIFEST).try_exists();
+        match found {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(ConfigError::NoRun(format!("no run `{id}` in work dir {}", work_dir.display())).into())
+            }
+            Err(source) => return Err(RunDirError::WorkDir { path: work_dir.to_path_buf(), source }),
         }
         let root = root.canonicalize().unwrap_or(root);
         Ok(RunDir { root, id: id.to_string() })
@@ -90,7 +113,7 @@ impl RunDir {
     /// working on one run would delete each other's files.
     pub fn lock(&self) -> Result<std::fs::File, RunDirError> {
         let path = self.root.join("lock");
-        let error = |source| RunDirError { path: path.clone(), source };
+        let error = |source| RunDirError::Run { path: path.clone(), source };
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -148,11 +171,11 @@ pub fn run_ids(work_dir: &Path) -> Result<Vec<String>, RunDirError> {
     let entries = match std::fs::read_dir(work_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(RunDirError { path: work_dir.to_path_buf(), source }),
+        Err(source) => return Err(RunDirError::WorkDir { path: work_dir.to_path_buf(), source }),
     };
     let mut ids = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| RunDirError { path: work_dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| RunDirError::WorkDir { path: work_dir.to_path_buf(), source })?;
         if entry.path().join(MANIFEST).exists() {
             ids.extend(entry.file_name().into_string());
         }
