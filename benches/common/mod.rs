@@ -1,8 +1,8 @@
-//! What the `sort`, `keys` and `runs` benches share: the synthetic records,
+//! What the `sort`, `keys` and `spill_files` benches share: the synthetic records,
 //! built exactly as the pipeline builds ours, the command line, medians and
 //! the table printer.
 //!
-//! Records look like our users (`src/extract/internal.rs`): ids from 1,
+//! Records look like our users (`src/extract/internal/encode.rs`): ids from 1,
 //! surnames made of shared prefixes and endings (`Babaford`, `Babaez`,
 //! `Babakiton`...), a few percent non-ASCII (`Núñez`, `Ødegaard`, `Zoë`,
 //! fullwidth `Ｏｒｔｈｏｐｅｄｉｃｓ`), some with underscores, extra spaces or

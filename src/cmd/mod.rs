@@ -1,5 +1,6 @@
 //! Dispatch: one arm per command, nothing else.
 
+mod existing;
 mod fixtures;
 mod resume;
 mod run;

@@ -1,14 +1,14 @@
 //! `resume`: continue a run from its first unfinished stage.
 
+use super::existing;
 use crate::cli::StageArgs;
-use crate::pipeline::{Run, Start};
+use crate::pipeline::Start;
 use crate::settings;
 
 /// Runs the first stage that is not completed and every stage after it.
 pub fn execute(args: &StageArgs) -> anyhow::Result<()> {
     let env = settings::environment(&args.shared)?;
-    let mut run = Run::open(env, args.run_id.as_deref())?;
-    run.set_settings(settings::resumed_run_settings(run.id(), &run.manifest().settings, &args.shared)?);
+    let mut run = existing::open(args, env)?;
     match run.manifest().first_unfinished() {
         Some(stage) => Ok(run.run_from(stage, Start::Continue)?),
         None => {

@@ -1,5 +1,6 @@
 //! `extract | match | load | report` on an existing run (the latest unless --run-id).
 
+use super::existing;
 use crate::cli::StageArgs;
 use crate::model::Stage;
 use crate::pipeline::{runs, Run, Start};
@@ -14,9 +15,7 @@ pub fn execute(args: &StageArgs, stage: Stage) -> anyhow::Result<()> {
         let settings = settings::new_run_settings(&args.shared, &env)?;
         Run::create(env, settings, args.run_id.as_deref())?
     } else {
-        let mut run = Run::open(env, args.run_id.as_deref())?;
-        run.set_settings(settings::resumed_run_settings(run.id(), &run.manifest().settings, &args.shared)?);
-        run
+        existing::open(args, env)?
     };
     Ok(run.run_stage(stage, Start::Fresh)?)
 }

@@ -41,6 +41,9 @@ pub enum ExtractError {
         #[source]
         source: std::io::Error,
     },
+    /// The vendor side's thread could not be started.
+    #[error("the vendor side's thread could not be started")]
+    Thread(#[source] std::io::Error),
     /// This side stopped because the other one failed.
     #[error("stopped because the other source failed")]
     Stopped,

@@ -55,7 +55,7 @@ impl<'a> InternalSide<'a> {
     }
 
     /// Streams every row not yet in a spill file into spill files sorted by key.
-    pub(super) fn run(mut self, url: &SecretUrl) -> Result<InternalDone, ExtractError> {
+    pub(super) fn spill_rows(mut self, url: &SecretUrl) -> Result<InternalDone, ExtractError> {
         let started = Instant::now();
         if let Some(sort) = self.state.done {
             let (spills, counters) = (self.state.spills, self.state.counters);

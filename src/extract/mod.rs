@@ -178,11 +178,11 @@ fn run_sides(
     let (vendor, internal) = std::thread::scope(|scope| {
         let vendor = std::thread::Builder::new()
             .name("extract-vendor".into())
-            .spawn_scoped(scope, || attempt.stop_on_error(vendor.run(sources.vendor_url)));
-        let internal = attempt.stop_on_error(internal.run(sources.source_url));
+            .spawn_scoped(scope, || attempt.stop_on_error(vendor.spill_pages(sources.vendor_url)));
+        let internal = attempt.stop_on_error(internal.spill_rows(sources.source_url));
         let vendor = match vendor {
             Ok(handle) => handle.join().unwrap_or_else(|_| Err(Bug::new("the vendor side of extract panicked").into())),
-            Err(source) => Err(ExtractError::Io { path: attempt.dir.clone(), source }),
+            Err(source) => Err(ExtractError::Thread(source)),
         };
         (vendor, internal)
     });

@@ -66,7 +66,7 @@ impl<'a> VendorSide<'a> {
 
     /// Fetches every page not yet in a spill file, then lists the copies to
     /// leave out. Returns the side's result and the seconds it took.
-    pub(super) fn run(mut self, url: &SecretUrl) -> Result<(VendorDone, f64), ExtractError> {
+    pub(super) fn spill_pages(mut self, url: &SecretUrl) -> Result<(VendorDone, f64), ExtractError> {
         let started = Instant::now();
         if let Some(done) = self.state.done.clone() {
             return Ok((done, 0.0));

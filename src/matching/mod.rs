@@ -68,7 +68,7 @@ impl MatchOutput {
 /// `match/rows-*.pgcopy`. Each segment published is also handed to
 /// `on_published` (a load running alongside), when given. `on_records` hears
 /// how many source records were consumed, now and then.
-pub fn run_match(
+pub fn match_sides(
     run: &RunDir,
     settings: &RunSettings,
     extract: &ExtractOutput,

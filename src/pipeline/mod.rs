@@ -338,7 +338,7 @@ fn match_rows(
     on_published: Option<OnPublished>,
     bar: &ProgressBar,
 ) -> Result<MatchOutput, StageError> {
-    Ok(matching::run_match(dir, settings, extracted, on_published, &|n| bar.inc(n))?)
+    Ok(matching::match_sides(dir, settings, extracted, on_published, &|n| bar.inc(n))?)
 }
 
 /// The load stage's work, on the segments of `feed`.

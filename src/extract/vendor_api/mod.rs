@@ -120,7 +120,9 @@ pub enum FetchError {
     /// A page fetching thread could not be started.
     #[error("a page fetching thread could not be started")]
     Thread(#[source] std::io::Error),
-    /// This page was given up because another page failed: the run is stopping.
+    /// This page was given up because another page failed: the run is
+    /// stopping. (A round reports the first failure it receives, so this
+    /// one is rarely the error a run ends with.)
     #[error("stopped because another page failed")]
     Stopped,
 }
