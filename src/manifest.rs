@@ -187,4 +187,25 @@ impl Manifest {
         atomic::write_with(path, &json, || crate::failpoint::hit("manifest.tmp_written"))
             .map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })
     }
+
+    #[cfg(test)]
+    /// A new run with example settings, for tests.
+    pub(crate) fn example(run_id: &str) -> Manifest {
+        let settings = RunSettings {
+            report_date: "2017-02-02".parse().unwrap(),
+            active_days: 30,
+            match_on: crate::key::KeyField::ALL.to_vec(),
+            warehouse_table: crate::table::TableName::parse("t").unwrap(),
+            memory_budget: crate::budget::MemoryBudget::new(1 << 20).unwrap(),
+            concurrency: 1,
+            max_retries: 0,
+            retry_delay: std::time::Duration::ZERO,
+            request_timeout: std::time::Duration::from_secs(1),
+            max_reject_ratio: 0.0,
+            max_pages: 10,
+            vendor_url_masked: None,
+            load_sessions: 1,
+        };
+        Manifest::new(run_id.into(), settings)
+    }
 }

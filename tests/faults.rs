@@ -144,3 +144,21 @@ fn a_page_that_keeps_answering_for_another_page_fails_after_its_retries() {
     let f = fixture("wrongpage");
     assert_fails_at_once(&f, "3:wrongpage:always", &["--max-retries", "1"], &["asked for page 3, got page 4"]);
 }
+
+#[test]
+fn a_body_that_trickles_is_given_up_at_the_request_timeout() {
+    let f = fixture("trickle");
+    // Page 2's body a byte every 200 ms: about half an hour for the page.
+    let server = Server::start(&f.pages, &["--fault", "2:trickle=200:always"]);
+    let url = f.db.url();
+    let args = ["run", "--quiet", "--vendor-url", &server.url, "--source-url", &url, "--warehouse-url", &url];
+    let extra = ["--request-timeout-secs", "1", "--max-retries", "1"];
+    let mut watched = Watched::spawn(f.env.command(&args).args(extra));
+    // Two attempts of a second each, and the retry's wait: far within the minute `wait_for` allows.
+    watched.wait_for("stopped in extract");
+    let output = watched.finish();
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(err.contains("vendor page 2 failed after 2 attempt(s)"), "{err}");
+    assert!(err.contains("no complete answer within the request timeout of 1 s"), "{err}");
+}

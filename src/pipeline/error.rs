@@ -59,6 +59,18 @@ pub enum PipelineError {
     /// The manifest can't be read or written.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// The newest run of the work dir can't be read, so no run is chosen for
+    /// a command that names none.
+    #[error(
+        "the latest run {run_id} can't be read; repair or move it, or name the run to act on with --run-id"
+    )]
+    LatestUnreadable {
+        /// The run.
+        run_id: String,
+        /// Why its manifest can't be read.
+        #[source]
+        source: ManifestError,
+    },
     /// A broken invariant (a bug).
     #[error(transparent)]
     Bug(#[from] Bug),

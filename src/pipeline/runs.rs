@@ -2,9 +2,11 @@
 
 use std::path::Path;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+
 use super::error::PipelineError;
 use crate::manifest::Manifest;
-use crate::rundir::{self, RunDirError};
+use crate::rundir;
 use crate::settings::ConfigError;
 
 /// The run a command acts on: `id` when given, else the latest run of `work_dir`.
@@ -20,15 +22,37 @@ pub fn chosen(work_dir: &Path, id: Option<&str>) -> Result<String, PipelineError
 }
 
 /// The run created last in `work_dir`, if any. Named runs (`run --run-id`)
-/// don't sort by age, so this goes by the manifests' creation times.
-pub fn latest(work_dir: &Path) -> Result<Option<String>, RunDirError> {
-    let latest = rundir::run_ids(work_dir)?
-        .into_iter()
-        .filter_map(|id| {
-            let manifest = Manifest::load(&work_dir.join(&id).join(rundir::MANIFEST)).ok()?;
-            Some((manifest.created_at, id))
-        })
-        .max()
-        .map(|(_, id)| id);
-    Ok(latest)
+/// don't sort by age, so this goes by the manifests' creation times. A run
+/// whose manifest can't be read is placed by the time in its generated id, or
+/// else by its directory's creation time; if it is the latest, that is an
+/// error naming it, never a reason to act on an older run.
+pub fn latest(work_dir: &Path) -> Result<Option<String>, PipelineError> {
+    let mut runs = Vec::new();
+    for id in rundir::run_ids(work_dir)? {
+        let dir = work_dir.join(&id);
+        match Manifest::load(&dir.join(rundir::MANIFEST)) {
+            Ok(manifest) => runs.push((manifest.created_at, id, None)),
+            Err(error) => runs.push((unreadable_run_created(&id, &dir), id, Some(error))),
+        }
+    }
+    match runs.into_iter().max_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1))) {
+        None => Ok(None),
+        Some((_, id, None)) => Ok(Some(id)),
+        Some((_, id, Some(source))) => Err(PipelineError::LatestUnreadable { run_id: id, source }),
+    }
+}
+
+/// When a run whose manifest can't be read was created: the time in a
+/// generated id (`20170102T030405Z-abcd`), else the directory's creation
+/// (or, where the file system keeps none, modification) time.
+fn unreadable_run_created(id: &str, dir: &Path) -> DateTime<Utc> {
+    let stamp = id.split('-').next().unwrap_or_default();
+    if let Ok(time) = NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ") {
+        return time.and_utc();
+    }
+    std::fs::metadata(dir)
+        .and_then(|meta| meta.created().or_else(|_| meta.modified()))
+        .map(DateTime::<Utc>::from)
+        // Unknown: counted as newest, so that it is named rather than passed over.
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }

@@ -87,8 +87,7 @@ mod tests {
 
     #[test]
     fn overlapping_stages_count_once_and_a_pause_between_not_at_all() {
-        let settings = crate::report::render::tests::settings();
-        let mut manifest = Manifest::new("r".into(), settings);
+        let mut manifest = Manifest::example("r");
         manifest.extract = span(1_000_010, 10.0);
         // Load ran alongside match: 10..15 and 11..20.
         manifest.matching = span(1_000_015, 5.0);

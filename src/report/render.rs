@@ -174,28 +174,9 @@ pub(crate) mod tests {
         assert_eq!(elapsed(Duration::from_millis(4_240)), "4.2 seconds");
     }
 
-    /// Settings of a run, for tests.
-    pub(crate) fn settings() -> crate::settings::RunSettings {
-        crate::settings::RunSettings {
-            report_date: "2017-02-02".parse().unwrap(),
-            active_days: 30,
-            match_on: crate::key::KeyField::ALL.to_vec(),
-            warehouse_table: crate::table::TableName::parse("t").unwrap(),
-            memory_budget: crate::budget::MemoryBudget::new(1 << 20).unwrap(),
-            concurrency: 1,
-            max_retries: 0,
-            retry_delay: Duration::ZERO,
-            request_timeout: Duration::from_secs(1),
-            max_reject_ratio: 0.0,
-            max_pages: 10,
-            vendor_url_masked: None,
-            load_sessions: 1,
-        }
-    }
-
     #[test]
     fn report_begins_with_the_four_sections_in_order() {
-        let manifest = Manifest::new("r1".into(), settings());
+        let manifest = Manifest::example("r1");
         let text = render(&manifest, Duration::from_secs(125), "{\"a\":1}\n", "CREATE TABLE t ();");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "Elapsed Time: 2 minutes, 5 seconds");

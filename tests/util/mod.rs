@@ -126,8 +126,13 @@ impl Drop for Server {
     }
 }
 
+/// The binary under test: this build's, or the one `VENDOR_MATCH_TEST_BIN`
+/// names (to see a new test fail on an older build).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_vendor-match"))
+    match std::env::var_os("VENDOR_MATCH_TEST_BIN") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_vendor-match")),
+    }
 }
 
 /// A temporary work dir and the binary to run in it.

@@ -11,6 +11,13 @@ pub enum VendorError {
         /// reqwest's description, without the URL.
         message: String,
     },
+    /// The whole exchange (connect, headers and body) took longer than the
+    /// request timeout: a server that stalls or trickles its body.
+    #[error("no complete answer within the request timeout of {secs} s (headers and body)")]
+    Deadline {
+        /// The timeout.
+        secs: f64,
+    },
     /// A non-200 answer.
     #[error("HTTP status {status}")]
     Status {

@@ -1,7 +1,7 @@
-//! One request for a vendor page: GET with timeouts and a body cap, the
-//! Retry-After of a refusal, then the body parsed ([`super::page`]).
+//! One request for a vendor page: GET under one deadline for the whole
+//! exchange (connect, headers and body), a body cap, the Retry-After of a
+//! refusal, then the body parsed ([`super::page`]).
 
-use std::io::Read;
 use std::time::Duration;
 
 use super::error::VendorError;
@@ -15,10 +15,23 @@ use crate::secret::SecretUrl;
 #[error("HTTP client setup failed: {0}")]
 pub struct ClientError(pub String);
 
-/// Builds the blocking HTTP client shared by the page workers, trusting the
-/// extra CA certificates in `ca_pem` (if any) besides the system's.
-pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<reqwest::blocking::Client, ClientError> {
-    let mut builder = reqwest::blocking::Client::builder();
+/// The client the page workers share: reqwest's async client on a runtime
+/// of its own, so that every request can run under one deadline (reqwest's
+/// blocking client times each body read, not the whole body: a server
+/// trickling a byte a second kept one request alive for minutes).
+pub struct Client {
+    http: reqwest::Client,
+    /// Drives the connections; the workers' requests run on their own
+    /// threads through `block_on`.
+    runtime: tokio::runtime::Runtime,
+    /// The deadline of one request, body included.
+    timeout: Duration,
+}
+
+/// Builds the client shared by the page workers, trusting the extra CA
+/// certificates in `ca_pem` (if any) besides the system's.
+pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<Client, ClientError> {
+    let mut builder = reqwest::Client::builder();
     if let Some(pem) = ca_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem)
             .map_err(|e| ClientError(format!("--vendor-ca-file: {}", e.without_url())))?;
@@ -29,12 +42,20 @@ pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<reqwest::block
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder
-        .timeout(timeout)
+    // No reqwest timeout besides connecting: `fetch_page` puts the whole
+    // exchange under one deadline, whose error says so.
+    let http = builder
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("vendor-match/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| ClientError(e.without_url().to_string()))
+        .map_err(|e| ClientError(e.without_url().to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("vendor-http")
+        .enable_all()
+        .build()
+        .map_err(|e| ClientError(format!("the HTTP runtime could not be started: {e}")))?;
+    Ok(Client { http, runtime, timeout })
 }
 
 /// `<base>?page=N`, keeping any query the base already has.
@@ -45,16 +66,28 @@ pub fn page_url(base: &SecretUrl, page: u32) -> url::Url {
 }
 
 /// Fetches and parses one page (one try; the caller retries), refusing a
-/// body over `body_cap` bytes without reading past it.
+/// body over `body_cap` bytes without reading past it. The whole exchange
+/// must end within the client's timeout.
 pub fn fetch_page(
-    client: &reqwest::blocking::Client,
+    client: &Client,
     base: &SecretUrl,
     page: u32,
     body_cap: u64,
     key_fields: &[KeyField],
 ) -> Result<Page, VendorError> {
-    let response =
-        client.get(page_url(base, page)).send().map_err(|e| VendorError::Transport { message: describe(e) })?;
+    let url = page_url(base, page);
+    // The timer is made inside the runtime: it needs the runtime's clock.
+    let exchange = async { tokio::time::timeout(client.timeout, fetch_body(&client.http, url, body_cap)).await };
+    let body = client
+        .runtime
+        .block_on(exchange)
+        .map_err(|_| VendorError::Deadline { secs: client.timeout.as_secs_f64() })??;
+    parse_page(&body, page, body_cap, key_fields)
+}
+
+/// The body of a 200 answer to `url`, at most `limit` bytes.
+async fn fetch_body(http: &reqwest::Client, url: url::Url, limit: u64) -> Result<Vec<u8>, VendorError> {
+    let mut response = http.get(url).send().await.map_err(|e| VendorError::Transport { message: describe(e) })?;
     let status = response.status().as_u16();
     if status != 200 {
         let retry_after = response
@@ -64,27 +97,24 @@ pub fn fetch_page(
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         return Err(VendorError::Status { status, retry_after });
     }
-    let body = read_capped(response, body_cap)?;
-    parse_page(&body, page, body_cap, key_fields)
-}
-
-fn describe(error: reqwest::Error) -> String {
-    // Chain the causes: "error sending request" alone says nothing useful.
-    one_line(&error.without_url())
-}
-
-fn read_capped(response: reqwest::blocking::Response, limit: u64) -> Result<Vec<u8>, VendorError> {
     let announced = response.content_length();
     if announced.is_some_and(|n| n > limit) {
         return Err(VendorError::BodyTooLarge { limit_bytes: limit });
     }
     // Sized once when the length is announced: no copying while it grows.
-    let mut body = Vec::with_capacity(announced.map_or(0, |n| n as usize + 1));
-    response.take(limit + 1).read_to_end(&mut body).map_err(|e| VendorError::Body { message: one_line(&e) })?;
-    if body.len() as u64 > limit {
-        return Err(VendorError::BodyTooLarge { limit_bytes: limit });
+    let mut body = Vec::with_capacity(announced.map_or(0, |n| n as usize));
+    while let Some(chunk) = response.chunk().await.map_err(|e| VendorError::Body { message: describe(e) })? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(VendorError::BodyTooLarge { limit_bytes: limit });
+        }
+        body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+fn describe(error: reqwest::Error) -> String {
+    // Chain the causes: "error sending request" alone says nothing useful.
+    one_line(&error.without_url())
 }
 
 /// Parses a Retry-After value: delay seconds or an HTTP date.

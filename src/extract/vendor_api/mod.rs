@@ -164,7 +164,7 @@ impl FetchStats {
 }
 
 struct Shared<'a> {
-    client: &'a reqwest::blocking::Client,
+    client: &'a http::Client,
     base: &'a SecretUrl,
     options: &'a FetchOptions,
     pending: Vec<u32>,
@@ -285,7 +285,7 @@ fn worker(shared: &Shared<'_>, sender: &mpsc::SyncSender<Result<Page, FetchError
 /// One page, retried on transient failures with backoff. Gives up early
 /// when `abort` is set (another page failed: the run is stopping).
 fn fetch_with_retry(
-    client: &reqwest::blocking::Client,
+    client: &http::Client,
     base: &SecretUrl,
     options: &FetchOptions,
     page: u32,

@@ -16,6 +16,7 @@ pub fn is_transient(error: &VendorError) -> bool {
         VendorError::Status { status, .. } => *status == 429 || *status >= 500,
         VendorError::BodyTooLarge { .. } | VendorError::PageTooLarge { .. } | VendorError::TooManyPages { .. } => false,
         VendorError::Transport { .. }
+        | VendorError::Deadline { .. }
         | VendorError::Body { .. }
         | VendorError::NotJson { .. }
         | VendorError::WrongPage { .. } => true,
