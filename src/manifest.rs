@@ -7,15 +7,16 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::damage::Damaged;
 use crate::extract::ExtractOutput;
 use crate::load::LoadOutput;
 use crate::matching::MatchOutput;
 use crate::model::Stage;
-use crate::rundir::{atomic, RunDir};
+use crate::rundir::{atomic, sealed, RunDir};
 use crate::settings::RunSettings;
 
 /// Version of the manifest layout.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Where a stage is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -30,6 +31,10 @@ pub enum StageState {
     Completed,
     /// Stopped with an error.
     Failed,
+    /// Never written: what `status` shows for a stage the manifest marks
+    /// running while no process holds the run (it was killed, or could not
+    /// record its end).
+    Interrupted,
 }
 
 /// One stage's record.
@@ -74,6 +79,9 @@ pub enum ManifestError {
         #[source]
         source: serde_json::Error,
     },
+    /// Its checksum does not match: changed by hand, or torn.
+    #[error("the run's manifest can't be trusted; start a new run with `vendor-match run`")]
+    Damaged(#[from] Damaged),
     /// Written by another version.
     #[error("manifest {path} has format version {found}; this program reads version {FORMAT_VERSION}")]
     Version {
@@ -165,31 +173,33 @@ impl Manifest {
         }
     }
 
-    /// Reads a manifest.
+    /// Reads a manifest, refusing one whose checksum does not match.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let bytes = std::fs::read(path).map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })?;
         #[derive(Deserialize)]
         struct Version {
             format_version: u32,
         }
-        let version: Version = serde_json::from_slice(&bytes)
-            .map_err(|source| ManifestError::Json { path: path.to_path_buf(), source })?;
-        if version.format_version != FORMAT_VERSION {
-            return Err(ManifestError::Version { path: path.to_path_buf(), found: version.format_version });
+        // The version first: an older layout gets its own message, not a checksum's.
+        if let Ok(Version { format_version }) = serde_json::from_slice(&bytes) {
+            if format_version != FORMAT_VERSION {
+                return Err(ManifestError::Version { path: path.to_path_buf(), found: format_version });
+            }
         }
-        serde_json::from_slice(&bytes).map_err(|source| ManifestError::Json { path: path.to_path_buf(), source })
+        let json = sealed::unseal(&bytes, "manifest", path)?;
+        serde_json::from_slice(&json).map_err(|source| ManifestError::Json { path: path.to_path_buf(), source })
     }
 
-    /// Writes the manifest atomically.
+    /// Writes the manifest atomically, sealed with its checksum.
     pub fn save(&self, path: &Path) -> Result<(), ManifestError> {
         let json = serde_json::to_vec_pretty(self)
             .map_err(|source| ManifestError::Json { path: path.to_path_buf(), source })?;
-        atomic::write_with(path, &json, || crate::failpoint::hit("manifest.tmp_written"))
+        atomic::write_with(path, &sealed::seal(&json), || crate::failpoint::hit("manifest.tmp_written"))
             .map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })
     }
 
-    #[cfg(test)]
     /// A new run with example settings, for tests.
+    #[cfg(test)]
     pub(crate) fn example(run_id: &str) -> Manifest {
         let settings = RunSettings {
             report_date: "2017-02-02".parse().unwrap(),
@@ -207,5 +217,34 @@ impl Manifest {
             load_sessions: 1,
         };
         Manifest::new(run_id.into(), settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_manifest_reads_back_and_a_hand_edit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        let manifest = Manifest::example("r1");
+        manifest.save(&path).unwrap();
+        assert_eq!(Manifest::load(&path).unwrap(), manifest);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("\"max_pages\": 10", "\"max_pages\": 11")).unwrap();
+        let error = Manifest::load(&path).unwrap_err();
+        assert!(matches!(error, ManifestError::Damaged(_)), "{error:?}");
+        let damage = crate::damage::Damaged::find(&error).unwrap();
+        assert!(damage.to_string().contains("manifest.json is damaged"), "{error}");
+    }
+
+    #[test]
+    fn another_version_is_named_before_the_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.json");
+        std::fs::write(&path, r#"{"format_version": 3, "run_id": "old"}"#).unwrap();
+        assert!(matches!(Manifest::load(&path), Err(ManifestError::Version { found: 3, .. })));
     }
 }

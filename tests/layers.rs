@@ -30,6 +30,8 @@ pub const FLOORS: &[(&str, &[&str])] = &[
             "src/activity.rs",
             "src/bug.rs",
             "src/causes.rs",
+            "src/checksummed.rs",
+            "src/damage.rs",
             "src/env.rs",
             "src/failpoint.rs",
             "src/fixtures/",

@@ -5,7 +5,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::StatusArgs;
-use crate::manifest::{Manifest, StageRecord};
+use crate::manifest::{Manifest, StageRecord, StageState};
 use crate::model::Stage;
 use crate::pipeline::runs;
 use crate::report::render::mib;
@@ -17,15 +17,15 @@ struct StatusView<'a> {
     created_at: chrono::DateTime<chrono::Utc>,
     report_date: chrono::NaiveDate,
     next_stage: Option<Stage>,
-    stages: Vec<StageView<'a>>,
+    stages: Vec<StageView>,
     counts: Counts,
 }
 
 #[derive(Serialize)]
-struct StageView<'a> {
+struct StageView {
     stage: Stage,
     #[serde(flatten)]
-    record: &'a StageRecord,
+    record: StageRecord,
 }
 
 #[derive(Serialize)]
@@ -43,13 +43,15 @@ pub fn execute(args: &StatusArgs) -> anyhow::Result<()> {
     let id = runs::chosen(&args.work_dir, args.run_id.as_deref())?;
     let run = RunDir::open(&args.work_dir, &id)?;
     let manifest = Manifest::load(&run.manifest())?;
-    let view = view(&manifest);
+    let view = view(&manifest, run.in_use()?);
     let text = if args.json { serde_json::to_string_pretty(&view)? + "\n" } else { render(&view) };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())
 }
 
-fn view(manifest: &Manifest) -> StatusView<'_> {
+/// What `status` shows of `manifest`; a stage marked running while the run
+/// is not `in_use` was interrupted.
+fn view(manifest: &Manifest, in_use: bool) -> StatusView<'_> {
     let extract = manifest.extract_output.as_ref();
     let matched = manifest.match_output.as_ref();
     StatusView {
@@ -57,7 +59,16 @@ fn view(manifest: &Manifest) -> StatusView<'_> {
         created_at: manifest.created_at,
         report_date: manifest.settings.report_date,
         next_stage: manifest.first_unfinished(),
-        stages: Stage::ALL.iter().map(|s| StageView { stage: *s, record: manifest.stage(*s) }).collect(),
+        stages: Stage::ALL
+            .iter()
+            .map(|s| {
+                let mut record = manifest.stage(*s).clone();
+                if record.state == StageState::Running && !in_use {
+                    record.state = StageState::Interrupted;
+                }
+                StageView { stage: *s, record }
+            })
+            .collect(),
         counts: Counts {
             vendor_users: extract.map(|e| e.vendor_users),
             internal_users: extract.map(|e| e.internal_users),
@@ -81,7 +92,7 @@ fn render(view: &StatusView<'_>) -> String {
         "stage", "state", "attempts", "time", "rows", "peak RSS"
     ));
     for stage in &view.stages {
-        let r = stage.record;
+        let r = &stage.record;
         out.push_str(&format!(
             "  {:<8} {:<10} {:>8} {:>10} {:>12} {:>10}\n",
             stage.stage.name(),

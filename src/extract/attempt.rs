@@ -66,13 +66,11 @@ impl Attempt<'_> {
         id: Option<i64>,
         reason: &str,
     ) -> Result<(), ExtractError> {
-        let path = rejects.path().to_path_buf();
-        rejects.record(&Reject { source: side, page, id, reason }).map_err(|source| ExtractError::Io { path, source })
+        Ok(rejects.record(&Reject { source: side, page, id, reason })?)
     }
 
     /// Makes a side's rejects durable before a checkpoint counts them.
     pub(super) fn sync_rejects(&self, rejects: &mut RejectWriter) -> Result<(), ExtractError> {
-        let path = rejects.path().to_path_buf();
-        rejects.sync().map(|_| ()).map_err(|source| ExtractError::Io { path, source })
+        Ok(rejects.sync()?)
     }
 }

@@ -14,12 +14,16 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::vendor_api::{FetchStats, PageSet};
-use crate::rundir::atomic;
+use crate::damage::Damaged;
+use crate::rundir::rejects::RejectsMark;
+use crate::rundir::{atomic, sealed};
 use crate::sort::spill_file::SpillFile;
 use crate::sort::SortStats;
 
 /// Name of the checkpoint file in the extract directory.
 pub const FILE_NAME: &str = "checkpoint.json";
+/// What the checkpoint is called in errors.
+const WHAT: &str = "extract checkpoint";
 
 /// The durable state of an unfinished extract.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -54,8 +58,8 @@ pub struct VendorCounters {
     pub records: u64,
     /// Users rejected.
     pub rejects: u64,
-    /// Length of the vendor rejects file.
-    pub rejects_bytes: u64,
+    /// What the vendor rejects file holds.
+    pub rejects_file: RejectsMark,
 }
 
 /// The vendor side's result: every record sorted by key, and the sort keys
@@ -96,34 +100,41 @@ pub struct InternalCounters {
     pub users: u64,
     /// Rows rejected.
     pub rejects: u64,
-    /// Length of the internal rejects file.
-    pub rejects_bytes: u64,
+    /// What the internal rejects file holds.
+    pub rejects_file: RejectsMark,
 }
 
-/// A checkpoint that can't be read or written.
+/// A checkpoint that can't be read or written, or is damaged.
 #[derive(Debug, thiserror::Error)]
-#[error("extract checkpoint {path} could not be {action}")]
-pub struct CheckpointError {
-    /// What was being done.
-    pub action: &'static str,
-    /// The file.
-    pub path: PathBuf,
-    /// The cause.
-    #[source]
-    pub source: std::io::Error,
+pub enum CheckpointError {
+    /// Reading, writing or applying it failed.
+    #[error("extract checkpoint {path} could not be {action}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its checksum does not match, or it is not a checkpoint.
+    #[error(transparent)]
+    Damaged(#[from] Damaged),
 }
 
 impl Checkpoint {
     /// Reads the checkpoint of `dir`, if there is one.
     pub fn load(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
         let path = dir.join(FILE_NAME);
-        let error = |source| CheckpointError { action: "read", path: path.clone(), source };
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(error(e)),
+            Err(source) => return Err(CheckpointError::Io { action: "read", path, source }),
         };
-        let mut checkpoint: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| error(e.into()))?;
+        let json = sealed::unseal(&bytes, WHAT, &path)?;
+        let mut checkpoint: Checkpoint =
+            serde_json::from_slice(&json).map_err(|e| Damaged::new(WHAT, &path, format!("not a checkpoint: {e}")))?;
         for file in checkpoint.spills_mut() {
             *file = file.in_dir(dir);
         }
@@ -145,9 +156,9 @@ impl Checkpoint {
     /// Writes the checkpoint atomically into `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
         let path = dir.join(FILE_NAME);
-        let error = |source| CheckpointError { action: "written", path: path.clone(), source };
-        let json = serde_json::to_vec(self).map_err(|e| error(e.into()))?;
-        atomic::write(&path, &json).map_err(error)
+        let error = |source| CheckpointError::Io { action: "written", path: path.clone(), source };
+        let json = serde_json::to_vec_pretty(self).map_err(|e| error(e.into()))?;
+        atomic::write(&path, &sealed::seal(&json)).map_err(error)
     }
 
     /// Deletes every file in `dir` that this checkpoint does not list (spill
@@ -162,7 +173,7 @@ impl Checkpoint {
             .chain([std::ffi::OsString::from(FILE_NAME)])
             .collect();
         let error =
-            |source| CheckpointError { action: "applied (cleaning the extract dir)", path: dir.to_path_buf(), source };
+            |source| CheckpointError::Io { action: "applied (cleaning the extract dir)", path: dir.to_path_buf(), source };
         for entry in std::fs::read_dir(dir).map_err(error)? {
             let entry = entry.map_err(error)?;
             if !keep.contains(&entry.file_name()) {

@@ -8,7 +8,7 @@ use super::internal::InternalError;
 use super::vendor_api::FetchError;
 use crate::bug::Bug;
 use crate::db::ConnectError;
-use crate::rundir::rejects::RejectRatioExceeded;
+use crate::rundir::rejects::{RejectRatioExceeded, RejectsError};
 use crate::sort::SortError;
 
 /// A failure of the extract stage.
@@ -28,7 +28,10 @@ pub enum ExtractError {
     Sort(#[from] SortError),
     /// Too many rejects.
     #[error(transparent)]
-    Rejects(#[from] RejectRatioExceeded),
+    RejectRatio(#[from] RejectRatioExceeded),
+    /// A rejects file can't be written, or does not hold what was written.
+    #[error(transparent)]
+    Rejects(#[from] RejectsError),
     /// The checkpoint could not be read or written.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),

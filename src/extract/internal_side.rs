@@ -112,7 +112,7 @@ impl<'a> InternalSide<'a> {
                 self.counters.last_id = reject.id.or(self.counters.last_id);
                 self.counters.rejects += 1;
                 self.attempt.record_reject(&mut self.rejects, Side::Internal, None, reject.id, &reject.reason)?;
-                self.counters.rejects_bytes = self.rejects.bytes();
+                self.counters.rejects_file = self.rejects.mark();
             }
         }
         Ok(())

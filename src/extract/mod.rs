@@ -28,7 +28,7 @@ mod internal_side;
 pub mod vendor_api;
 mod vendor_side;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
@@ -44,7 +44,7 @@ use vendor_side::VendorSide;
 
 use crate::bug::Bug;
 use crate::model::{Side, Stage};
-use crate::rundir::rejects::{self, check_ratio, RejectWriter};
+use crate::rundir::rejects::{self, check_ratio, RejectWriter, RejectsMark};
 use crate::rundir::{atomic, RunDir};
 use crate::secret::SecretUrl;
 use crate::settings::RunSettings;
@@ -143,13 +143,18 @@ pub fn extract(
             Checkpoint::default()
         }
     };
-    let open_rejects = |name: &str, bytes: u64| {
+    let open_rejects = |name: &str, mark| {
         let path = dir.join(name);
-        let writer = if resumed { RejectWriter::resume(&path, bytes) } else { RejectWriter::create(&path) };
-        writer.map_err(io(&path))
+        if resumed {
+            RejectWriter::resume(&path, mark)
+        } else {
+            RejectWriter::create(&path)
+        }
     };
-    let vendor_rejects = open_rejects(VENDOR_REJECTS, state.vendor.counters.rejects_bytes)?;
-    let internal_rejects = open_rejects(INTERNAL_REJECTS, state.internal.counters.rejects_bytes)?;
+    // A finished vendor side keeps its final figures in `done`.
+    let vendor_mark = state.vendor.done.as_ref().map_or(state.vendor.counters, |done| done.counters).rejects_file;
+    let vendor_rejects = open_rejects(VENDOR_REJECTS, vendor_mark)?;
+    let internal_rejects = open_rejects(INTERNAL_REJECTS, state.internal.counters.rejects_file)?;
     let internal_rows_resumed =
         if resumed { state.internal.counters.users + state.internal.counters.rejects } else { 0 };
     let attempt = Attempt {
@@ -163,8 +168,12 @@ pub fn extract(
     let vendor = VendorSide::new(&attempt, state.vendor, vendor_rejects);
     let internal = InternalSide::new(&attempt, state.internal, internal_rejects);
     let ((vendor, vendor_secs), internal) = run_sides(&attempt, vendor, internal, sources)?;
+    let rejects_files = [
+        (dir.join(VENDOR_REJECTS), vendor.counters.rejects_file),
+        (dir.join(INTERNAL_REJECTS), internal.counters.rejects_file),
+    ];
     let output = output(vendor, vendor_secs, internal, internal_rows_resumed);
-    finish(run, &dir, settings, &output)?;
+    finish(run, &dir, settings, &output, &rejects_files)?;
     Ok(output)
 }
 
@@ -215,10 +224,16 @@ fn output(vendor: VendorDone, vendor_secs: f64, internal: InternalDone, internal
 
 /// Joins the rejects files, checks the reject ratios, and removes the
 /// checkpoint: a later redo of this stage must not continue from this attempt.
-fn finish(run: &RunDir, dir: &Path, settings: &RunSettings, output: &ExtractOutput) -> Result<(), ExtractError> {
+fn finish(
+    run: &RunDir,
+    dir: &Path,
+    settings: &RunSettings,
+    output: &ExtractOutput,
+    rejects_files: &[(PathBuf, RejectsMark); 2],
+) -> Result<(), ExtractError> {
     let rejects_path = run.rejects();
-    rejects::combine(&[&dir.join(VENDOR_REJECTS), &dir.join(INTERNAL_REJECTS)], &rejects_path)
-        .map_err(io(&rejects_path))?;
+    let parts = rejects_files.each_ref().map(|(path, mark)| (path.as_path(), *mark));
+    rejects::combine(&parts, &rejects_path)?;
     let max = settings.max_reject_ratio;
     check_ratio(Side::Vendor, output.vendor_rejects, output.vendor_records, max, &rejects_path)?;
     check_ratio(Side::Internal, output.internal_rejects, output.internal_users, max, &rejects_path)?;

@@ -132,7 +132,7 @@ impl<'a> VendorSide<'a> {
         self.pages_pushed.push(page.number);
         self.counters.records += page.users as u64;
         self.counters.rejects += page.rejects.len() as u64;
-        self.counters.rejects_bytes = self.rejects.bytes();
+        self.counters.rejects_file = self.rejects.mark();
         self.counters.fetch = *stats;
         failpoint::hit("extract.vendor.page");
         Ok(())

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::catalog::TableMismatch;
 use super::feed::MatchFailed;
 use crate::bug::Bug;
+use crate::damage::Damaged;
 use crate::db::ConnectError;
 use crate::table::TableName;
 
@@ -44,6 +45,9 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// A rows file is not what match wrote (nothing of it is committed).
+    #[error(transparent)]
+    Damaged(#[from] Damaged),
     /// COPY took a different number of rows than the match stage wrote.
     #[error("COPY loaded {loaded} rows but the match stage wrote {expected}; nothing was committed")]
     CountMismatch {

@@ -105,7 +105,7 @@ mod tests {
     use super::*;
 
     fn segment(n: u64) -> Segment {
-        Segment { path: format!("rows-{n}").into(), rows: n, bytes: n * 10 }
+        Segment { path: format!("rows-{n}").into(), rows: n, bytes: n * 10, crc32: 0 }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use postgres::GenericClient;
 
-use super::copy;
+use super::copy::{self, SendError};
 use super::error::{db_error, LoadError};
 use super::feed::FeedReader;
 use crate::bug::Bug;
@@ -80,12 +80,18 @@ pub(super) fn copy_segment(
 ) -> Result<u64, LoadError> {
     let statement = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", target.quoted(), table::column_list());
     let mut writer = client.copy_in(&statement).map_err(db_error("starting COPY into", target))?;
-    if let Err(source) = copy::send_segment(&segment.path, &mut writer, on_bytes) {
+    match copy::send_segment(segment, &mut writer, on_bytes) {
+        Ok(()) => {}
+        // Dropped unfinished, the COPY is cancelled: none of the file's rows stay.
+        Err(SendError::Damaged(damaged)) => return Err(damaged.into()),
+        Err(SendError::Read(source)) => return Err(LoadError::Io { path: segment.path.clone(), source }),
         // A write fails when the server ended the COPY: its reason comes with finish.
-        return Err(match writer.finish() {
-            Err(error) => db_error("COPY into", target)(error),
-            Ok(_) => LoadError::Io { path: segment.path.clone(), source },
-        });
+        Err(SendError::Write(source)) => {
+            return Err(match writer.finish() {
+                Err(error) => db_error("COPY into", target)(error),
+                Ok(_) => LoadError::Io { path: segment.path.clone(), source },
+            })
+        }
     }
     writer.finish().map_err(db_error("COPY into", target))
 }

@@ -1,7 +1,10 @@
 //! The vendor stream without the copies of repeated ids that extract listed
 //! to leave out: both are in key order, so one pass over the two drops them.
 
+use std::path::{Path, PathBuf};
+
 use super::join::Cursor;
+use crate::damage::Damaged;
 use crate::record::Record;
 use crate::sort::merge::Merger;
 use crate::sort::SortError;
@@ -10,13 +13,15 @@ use crate::sort::SortError;
 pub struct WithoutDrops {
     records: Merger,
     drops: Merger,
+    /// Where both lists' files are (named when they disagree).
+    dir: PathBuf,
 }
 
 impl WithoutDrops {
     /// Streams `records`, leaving out every record whose sort key `drops`
-    /// lists (once per listing).
-    pub fn new(records: Merger, drops: Merger) -> Result<WithoutDrops, SortError> {
-        let mut stream = WithoutDrops { records, drops };
+    /// lists (once per listing); both were written in `dir`.
+    pub fn new(records: Merger, drops: Merger, dir: &Path) -> Result<WithoutDrops, SortError> {
+        let mut stream = WithoutDrops { records, drops, dir: dir.to_path_buf() };
         stream.skip_dropped()?;
         Ok(stream)
     }
@@ -36,10 +41,8 @@ impl WithoutDrops {
                 // Listed records come from the same pages as the records:
                 // one missing means a file changed after it was written.
                 std::cmp::Ordering::Less => {
-                    return Err(SortError::Disagree {
-                        dir: self.drops.dir().map(Into::into).unwrap_or_default(),
-                        reason: "the vendor drop list names a record the vendor spill files lack",
-                    })
+                    let reason = "the drop list names a record the vendor spill files lack";
+                    return Err(Damaged::new("extract directory", &self.dir, reason).into());
                 }
             }
         }
@@ -74,7 +77,7 @@ mod tests {
     fn stream(dir: &std::path::Path, records: &[&[u8]], drops: &[&[u8]]) -> Result<Vec<Vec<u8>>, SortError> {
         let records = merge(vec![spill(dir, "r.spill", records)], dir, 64, "t")?;
         let drops = merge(vec![spill(dir, "d.spill", drops)], dir, 64, "t")?;
-        let mut stream = WithoutDrops::new(records, drops)?;
+        let mut stream = WithoutDrops::new(records, drops, dir)?;
         let mut out = Vec::new();
         while let Some(record) = stream.peek() {
             out.push(record.sort.to_vec());

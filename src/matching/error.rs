@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::bug::Bug;
+use crate::damage::Damaged;
 use crate::record::field::FieldError;
 use crate::sort::SortError;
 
@@ -22,6 +23,9 @@ pub enum MatchError {
         #[source]
         source: FieldError,
     },
+    /// Extract's files, or its list of them, do not agree with its counts.
+    #[error(transparent)]
+    Damaged(#[from] Damaged),
     /// Writing the output failed.
     #[error("writing {path} failed")]
     Io {

@@ -29,11 +29,13 @@ pub use error::MatchError;
 use segment::{OnPublished, Segment};
 use stats::MatchStats;
 
+use crate::damage::Damaged;
 use crate::extract::ExtractOutput;
 use crate::model::Stage;
 use crate::rundir::{atomic, in_dir, RunDir};
 use crate::settings::RunSettings;
 use crate::sort::merge::merge;
+use crate::sort::spill_file::SpillFile;
 
 /// What match produced; kept in the manifest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -45,6 +47,8 @@ pub struct MatchOutput {
     pub rows: u64,
     /// Up to ten matched rows as JSON lines.
     pub sample_file: PathBuf,
+    /// CRC-32 of the sample file.
+    pub sample_crc32: u32,
     /// Counts for the report.
     pub stats: MatchStats,
 }
@@ -64,6 +68,34 @@ impl MatchOutput {
     }
 }
 
+/// Checks extract's list of files against its counts before anything is
+/// read: each file listed once, and as many records as users (the vendor
+/// files less the copies listed to leave out).
+fn check_listed(extract: &ExtractOutput, dir: &Path) -> Result<(), Damaged> {
+    let lists = [&extract.vendor_spills, &extract.vendor_drop_spills, &extract.internal_spills];
+    let mut names = std::collections::BTreeSet::new();
+    for file in lists.iter().flat_map(|list| list.iter()) {
+        if !names.insert(file.path.file_name()) {
+            return Err(Damaged::new("spill file", &file.path, "it is listed more than once"));
+        }
+    }
+    let records = |list: &[SpillFile]| list.iter().map(|file| file.records).sum::<u64>();
+    let vendor = records(&extract.vendor_spills).checked_sub(records(&extract.vendor_drop_spills));
+    let internal = records(&extract.internal_spills);
+    if vendor != Some(extract.vendor_users) || internal != extract.internal_users {
+        let reason = format!(
+            "the files listed hold {} vendor records less {} to leave out, and {internal} internal records; \
+             extract recorded {} vendor and {} internal users",
+            records(&extract.vendor_spills),
+            records(&extract.vendor_drop_spills),
+            extract.vendor_users,
+            extract.internal_users
+        );
+        return Err(Damaged::new("extract directory", dir, reason));
+    }
+    Ok(())
+}
+
 /// Runs the match stage: reads extract's spill files, writes
 /// `match/rows-*.pgcopy`. Each segment published is also handed to
 /// `on_published` (a load running alongside), when given. `on_records` hears
@@ -79,17 +111,22 @@ pub fn match_sides(
     let dir = run.reset_stage_dir(name).map_err(|source| MatchError::Io { path: run.stage_dir(name), source })?;
     let scratch = dir.join("scratch");
     atomic::create_private_dir(&scratch).map_err(|source| MatchError::Io { path: scratch.clone(), source })?;
+    let extract_dir = run.stage_dir(Stage::Extract.name());
+    check_listed(extract, &extract_dir)?;
     let fan_in = settings.memory_budget.match_fan_in();
     let vendor_records = merge(extract.vendor_spills.clone(), &scratch, fan_in, "vendor")?;
     let vendor_drops = merge(extract.vendor_drop_spills.clone(), &scratch, fan_in, "vendor-drops")?;
-    let mut vendor = dedup::WithoutDrops::new(vendor_records, vendor_drops)?;
+    let mut vendor = dedup::WithoutDrops::new(vendor_records, vendor_drops, &extract_dir)?;
     let mut internal = merge(extract.internal_spills.clone(), &scratch, fan_in, "internal")?;
 
     let sample_path = dir.join("sample.jsonl");
     let mut writer = rows::RowWriter::create(&dir, run.id(), settings, on_published)?;
     let (mut consumed, mut reported) = (0u64, 0u64);
+    let mut read = [0u64; 2];
     join::join(&mut vendor, &mut internal, |status, v, i| -> Result<(), MatchError> {
         writer.write(status, v, i)?;
+        read[0] += u64::from(v.is_some());
+        read[1] += u64::from(i.is_some());
         consumed += u64::from(v.is_some()) + u64::from(i.is_some());
         if consumed - reported >= 50_000 {
             on_records(consumed - reported);
@@ -100,8 +137,15 @@ pub fn match_sides(
     })?;
     on_records(consumed - reported);
     drop((vendor, internal));
+    if read != [extract.vendor_users, extract.internal_users] {
+        let reason = format!(
+            "they held {} vendor and {} internal users; extract recorded {} and {}",
+            read[0], read[1], extract.vendor_users, extract.internal_users
+        );
+        return Err(Damaged::new("extract directory", &extract_dir, reason).into());
+    }
     let (segments, rows, stats, sample) = writer.finish()?;
     atomic::write(&sample_path, &sample).map_err(|source| MatchError::Io { path: sample_path.clone(), source })?;
     std::fs::remove_dir_all(&scratch).map_err(|source| MatchError::Io { path: scratch, source })?;
-    Ok(MatchOutput { segments, rows, sample_file: sample_path, stats })
+    Ok(MatchOutput { segments, rows, sample_file: sample_path, sample_crc32: crc32fast::hash(&sample), stats })
 }

@@ -16,6 +16,8 @@ use super::error::MatchError;
 use super::pgcopy;
 use crate::budget::WRITE_BUFFER_BYTES;
 use crate::bug::Bug;
+use crate::checksummed::Checksummed;
+use crate::damage::Damaged;
 use crate::rundir::{atomic, in_dir};
 
 /// A segment is closed once it holds this many bytes: small enough for
@@ -32,12 +34,49 @@ pub struct Segment {
     pub rows: u64,
     /// Its size.
     pub bytes: u64,
+    /// CRC-32 of its bytes: the file is verified as it is read back.
+    pub crc32: u32,
 }
 
 impl Segment {
     /// The same segment found in `dir`.
     pub fn in_dir(&self, dir: &Path) -> Segment {
         Segment { path: in_dir(&self.path, dir), ..self.clone() }
+    }
+
+    /// Checks the bytes of this segment's file as they are read back.
+    pub fn check(&self) -> SegmentCheck<'_> {
+        SegmentCheck { segment: self, crc: crc32fast::Hasher::new(), bytes: 0 }
+    }
+}
+
+/// The bytes of a segment's file, read back in order, compared with what
+/// match wrote.
+pub struct SegmentCheck<'a> {
+    segment: &'a Segment,
+    crc: crc32fast::Hasher,
+    bytes: u64,
+}
+
+impl SegmentCheck<'_> {
+    /// The next bytes read.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.crc.update(chunk);
+        self.bytes += chunk.len() as u64;
+    }
+
+    /// At the file's end: an error naming it unless its bytes are the ones written.
+    pub fn finish(self) -> Result<(), Damaged> {
+        let Segment { bytes, crc32, .. } = *self.segment;
+        let found = self.crc.finalize();
+        if (self.bytes, found) == (bytes, crc32) {
+            return Ok(());
+        }
+        let reason = format!(
+            "it holds {} bytes (CRC {found:08x}); match wrote {bytes} bytes (CRC {crc32:08x})",
+            self.bytes
+        );
+        Err(Damaged::new("row segment", &self.segment.path, reason))
     }
 }
 
@@ -46,7 +85,7 @@ pub type OnPublished = Box<dyn Fn(Segment) + Send>;
 
 /// The segment being written.
 struct OpenSegment {
-    out: BufWriter<File>,
+    out: BufWriter<Checksummed<File>>,
     tmp: PathBuf,
     segment: Segment,
 }
@@ -117,9 +156,9 @@ impl SegmentWriter {
         let path = self.dir.join(format!("rows-{:06}.pgcopy", self.segments.len() + 1));
         let tmp = atomic::tmp_path(&path);
         let file = atomic::create_private(&tmp).map_err(|source| MatchError::Io { path: tmp.clone(), source })?;
-        let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER_BYTES, Checksummed::writing(file));
         out.write_all(pgcopy::HEADER).map_err(|source| MatchError::Io { path: tmp.clone(), source })?;
-        let segment = Segment { path, rows: 0, bytes: pgcopy::HEADER.len() as u64 };
+        let segment = Segment { path, rows: 0, bytes: pgcopy::HEADER.len() as u64, crc32: 0 };
         Ok(OpenSegment { out, tmp, segment })
     }
 
@@ -132,8 +171,10 @@ impl SegmentWriter {
         };
         open.out.write_all(pgcopy::TRAILER).map_err(io(&open.tmp))?;
         open.segment.bytes += pgcopy::TRAILER.len() as u64;
-        let file =
+        let checksummed =
             open.out.into_inner().map_err(|e| MatchError::Io { path: open.tmp.clone(), source: e.into_error() })?;
+        open.segment.crc32 = checksummed.crc32();
+        let file = checksummed.into_inner();
         let sent = self.publish.as_ref().is_some_and(|p| p.send((file, open.tmp, open.segment.clone())).is_ok());
         if !sent {
             return Err(publisher_failed());

@@ -49,6 +49,23 @@ pub enum PipelineError {
         #[source]
         source: Box<StageError>,
     },
+    /// A stage failed on a file of the run that is damaged; the run
+    /// continues once the stage that made the file has made it again.
+    #[error(
+        "run {run_id} stopped in {stage}: a file {redo} made is damaged; make it again, then continue, with: \
+         vendor-match {redo} --run-id {run_id} && vendor-match resume --run-id {run_id}"
+    )]
+    Damaged {
+        /// The run.
+        run_id: String,
+        /// The stage that failed.
+        stage: &'static str,
+        /// The stage that made the damaged file.
+        redo: &'static str,
+        /// Why (the damage is in this chain).
+        #[source]
+        source: Box<StageError>,
+    },
     /// A setting is missing or wrong, or there is no such run (exit 2); not
     /// `transparent`, for the same reason as [`StageError::Config`].
     #[error("{0}")]

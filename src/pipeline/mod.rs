@@ -32,6 +32,7 @@ pub use error::{PipelineError, StageError};
 
 use crate::bug::Bug;
 use crate::causes;
+use crate::damage::Damaged;
 use crate::extract::{self, ExtractOutput};
 use crate::load::feed::{MatchFailed, SegmentFeed};
 use crate::load::{self, LoadOutput};
@@ -278,18 +279,36 @@ impl Run {
                 record.error = Some(causes::one_line(error));
             }
         }
-        self.save()?;
+        let saved = self.save();
+        if let (Err(error), Err(_)) = (&saved, &result) {
+            // The stage's own failure is the one to report (a full disk fails
+            // the file being written first); the manifest's comes second.
+            eprintln!("warning: the failure could not be recorded: {}", causes::one_line(error));
+        } else {
+            saved?;
+        }
         if result.is_ok() {
             crate::failpoint::hit("stage.completed");
         }
         if stage == Stage::Report && result.is_ok() {
             self.print_report()?;
         }
-        result.map(|_| ()).map_err(|source| PipelineError::Stopped {
-            run_id: self.dir.id().to_string(),
-            stage: stage.name(),
-            source: Box::new(source),
-        })
+        result.map(|_| ()).map_err(|source| self.stopped(stage, source))
+    }
+
+    /// The error of a failed stage: the command that continues the run, or,
+    /// when a file of the run is damaged, the commands that make it again
+    /// and continue.
+    fn stopped(&self, stage: Stage, source: StageError) -> PipelineError {
+        let run_id = self.dir.id().to_string();
+        let made_by = Damaged::find(&source).and_then(|damaged| {
+            Stage::ALL.into_iter().find(|made_by| damaged.path.starts_with(self.dir.stage_dir(made_by.name())))
+        });
+        let source = Box::new(source);
+        match made_by {
+            Some(made_by) => PipelineError::Damaged { run_id, stage: stage.name(), redo: made_by.name(), source },
+            None => PipelineError::Stopped { run_id, stage: stage.name(), source },
+        }
     }
 
     /// A stage can run once the one before it is complete, and its connections are given.

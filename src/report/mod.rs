@@ -5,36 +5,52 @@ pub mod render;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::damage::Damaged;
 use crate::manifest::Manifest;
+use crate::matching::MatchOutput;
 use crate::model::Stage;
 
 /// The report could not be built or written.
 #[derive(Debug, thiserror::Error)]
-#[error("{action} {path} failed")]
-pub struct ReportError {
-    /// What was being done.
-    pub action: &'static str,
-    /// The file.
-    pub path: PathBuf,
-    /// The cause.
-    #[source]
-    pub source: std::io::Error,
+pub enum ReportError {
+    /// Reading or writing a file failed.
+    #[error("{action} {path} failed")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The match sample is not what match wrote.
+    #[error(transparent)]
+    Damaged(#[from] Damaged),
 }
 
 /// Builds the report text of a run whose match stage is complete.
 /// `report_so_far` is the time the report stage itself has taken.
 pub fn build(manifest: &Manifest, report_so_far: Duration) -> Result<String, ReportError> {
     let sample = match &manifest.match_output {
-        Some(output) => std::fs::read_to_string(&output.sample_file).map_err(|source| ReportError {
-            action: "reading",
-            path: output.sample_file.clone(),
-            source,
-        })?,
+        Some(output) => read_sample(output)?,
         None => String::new(),
     };
     let total = stages_elapsed(manifest) + report_so_far;
     let ddl = crate::load::ddl::create_table(&manifest.settings.warehouse_table);
     Ok(render::render(manifest, total, &sample, &ddl))
+}
+
+/// The match sample, checked against the CRC match recorded.
+fn read_sample(output: &MatchOutput) -> Result<String, ReportError> {
+    let path = &output.sample_file;
+    let bytes = std::fs::read(path).map_err(|source| ReportError::Io { action: "reading", path: path.clone(), source })?;
+    let found = crc32fast::hash(&bytes);
+    if found != output.sample_crc32 {
+        let reason = format!("CRC {found:08x}; match wrote CRC {:08x}", output.sample_crc32);
+        return Err(Damaged::new("match sample", path, reason).into());
+    }
+    String::from_utf8(bytes).map_err(|_| Damaged::new("match sample", path, "not UTF-8").into())
 }
 
 /// The time the stages took: the union of their running spans (match and
@@ -65,7 +81,7 @@ pub fn stages_elapsed(manifest: &Manifest) -> Duration {
 
 /// Writes the report to `path` atomically.
 pub fn write(path: &Path, text: &str) -> Result<(), ReportError> {
-    crate::rundir::atomic::write(path, text.as_bytes()).map_err(|source| ReportError {
+    crate::rundir::atomic::write(path, text.as_bytes()).map_err(|source| ReportError::Io {
         action: "writing",
         path: path.to_path_buf(),
         source,

@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod rejects;
+pub mod sealed;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -112,6 +113,19 @@ impl RunDir {
     /// file is dropped, or by the kernel when the process dies): two processes
     /// working on one run would delete each other's files.
     pub fn lock(&self) -> Result<std::fs::File, RunDirError> {
+        self.try_lock()?.ok_or_else(|| RunDirError::Run {
+            path: self.root.join("lock"),
+            source: std::io::Error::other(format!("run {} is in use by another vendor-match process", self.id)),
+        })
+    }
+
+    /// Whether a process holds the run's lock now.
+    pub fn in_use(&self) -> Result<bool, RunDirError> {
+        Ok(self.try_lock()?.is_none())
+    }
+
+    /// The run's lock, or `None` when another process holds it.
+    fn try_lock(&self) -> Result<Option<std::fs::File>, RunDirError> {
         let path = self.root.join("lock");
         let error = |source| RunDirError::Run { path: path.clone(), source };
         let file = std::fs::OpenOptions::new()
@@ -122,10 +136,8 @@ impl RunDir {
             .open(&path)
             .map_err(error)?;
         match file.try_lock() {
-            Ok(()) => Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                Err(error(std::io::Error::other(format!("run {} is in use by another vendor-match process", self.id))))
-            }
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(error(e)),
         }
     }

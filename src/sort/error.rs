@@ -15,22 +15,8 @@ pub enum SortError {
         source: std::io::Error,
     },
     /// A spill file is not what the sorter wrote.
-    #[error("spill file {path} is damaged: {reason}")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Spill files that must agree do not (a list of records to leave out
-    /// names one the records lack): one of them is damaged.
-    #[error("the spill files in {dir} disagree ({reason}): one of them is damaged")]
-    Disagree {
-        /// Where the files are.
-        dir: PathBuf,
-        /// What does not agree.
-        reason: &'static str,
-    },
+    #[error(transparent)]
+    Damaged(#[from] crate::damage::Damaged),
     /// The spill thread could not be started.
     #[error("the {kind} sorter's spill thread could not be started")]
     SpillThread {

@@ -77,7 +77,7 @@ impl Merger {
         let mut readers = Vec::with_capacity(files.len());
         let mut heap = BinaryHeap::with_capacity(files.len());
         for (index, file) in files.iter().enumerate() {
-            let mut reader = SpillReader::open(&file.path)?;
+            let mut reader = SpillReader::open(file)?;
             let mut record = Vec::new();
             if reader.next_into(&mut record)? {
                 heap.push(Head::new(record, index));
@@ -85,11 +85,6 @@ impl Merger {
             readers.push(reader);
         }
         Ok(Merger { readers, heap, intermediates: Vec::new() })
-    }
-
-    /// The directory of the files read (of the first, when there are several).
-    pub fn dir(&self) -> Option<&Path> {
-        self.readers.first().and_then(|reader| reader.path().parent())
     }
 
     /// The smallest record not yet passed, encoded.

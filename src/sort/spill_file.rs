@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use super::error::SortError;
 use crate::budget::{SPILL_READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
+use crate::checksummed::Checksummed;
+use crate::damage::Damaged;
 use crate::record::{header_lengths, Record, HEADER_BYTES};
 use crate::rundir::{atomic, in_dir};
 
@@ -23,51 +25,24 @@ const TRAILER_MARK: [u8; HEADER_BYTES] = [0xff; HEADER_BYTES];
 /// record, low enough that a damaged length is refused before allocating.
 const MAX_PART_BYTES: usize = 1 << 30;
 
-/// A finished spill file and how many records it holds.
+/// A finished spill file: where it is, how many records it holds, and the
+/// CRC its trailer holds. The reader checks the file against all three, so
+/// that a file listed twice, swapped or changed is caught.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SpillFile {
     /// Where it is.
     pub path: PathBuf,
     /// How many records it holds.
     pub records: u64,
+    /// CRC-32 of every byte before it, as its trailer holds it.
+    pub crc32: u32,
 }
 
 impl SpillFile {
     /// The same spill file found in `dir` (a run directory may have been
     /// reached through another path since the file was recorded).
     pub fn in_dir(&self, dir: &Path) -> SpillFile {
-        SpillFile { path: in_dir(&self.path, dir), records: self.records }
-    }
-}
-
-/// A file being written whose bytes are checksummed as they pass: in the
-/// large chunks a `BufWriter` hands over, not record by record (a CRC call
-/// per small record would cost more than the copying).
-struct Checksummed<T> {
-    inner: T,
-    crc: crc32fast::Hasher,
-    /// Bytes still to checksum (reading: all but the trailing CRC itself).
-    left: u64,
-}
-
-impl<W: Write> Write for Checksummed<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<R: Read> Read for Checksummed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let counted = n.min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        self.crc.update(&buf[..counted]);
-        self.left -= counted as u64;
-        Ok(n)
+        SpillFile { path: in_dir(&self.path, dir), ..self.clone() }
     }
 }
 
@@ -87,7 +62,7 @@ impl SpillWriter {
     pub fn create(path: &Path, kind: &str) -> Result<SpillWriter, SortError> {
         let tmp = atomic::tmp_path(path);
         let file = atomic::create_private(&tmp).map_err(|source| SortError::Io { path: tmp.clone(), source })?;
-        let checksummed = Checksummed { inner: file, crc: crc32fast::Hasher::new(), left: u64::MAX };
+        let checksummed = Checksummed::writing(file);
         let mut writer = SpillWriter {
             path: path.to_path_buf(),
             tmp,
@@ -135,16 +110,19 @@ impl SpillWriter {
         };
         let checksummed =
             self.out.into_inner().map_err(|e| SortError::Io { path: self.tmp.clone(), source: e.into_error() })?;
-        let Checksummed { inner: mut file, crc, .. } = checksummed;
-        file.write_all(&crc.finalize().to_le_bytes()).map_err(io(&self.tmp))?;
+        let crc32 = checksummed.crc32();
+        let mut file = checksummed.into_inner();
+        file.write_all(&crc32.to_le_bytes()).map_err(io(&self.tmp))?;
         crate::failpoint::hit("sort.spill_unpublished");
         atomic::publish(file, &self.tmp, &self.path).map_err(io(&self.path))?;
-        Ok(SpillFile { path: self.path, records: self.records })
+        Ok(SpillFile { path: self.path, records: self.records, crc32 })
     }
 }
 
 /// Streams the encoded records of one spill file, checking its header and trailer.
 pub struct SpillReader {
+    /// The file as recorded when it was written.
+    expected: SpillFile,
     path: PathBuf,
     input: BufReader<Checksummed<File>>,
     /// Bytes of the file not read yet: a damaged length is caught before
@@ -155,14 +133,17 @@ pub struct SpillReader {
 }
 
 impl SpillReader {
-    /// Opens `path` and checks its header.
-    pub fn open(path: &Path) -> Result<SpillReader, SortError> {
+    /// Opens `file` and checks its header; its end is checked against the
+    /// record count and CRC recorded in `file`.
+    pub fn open(file: &SpillFile) -> Result<SpillReader, SortError> {
+        let path = file.path.as_path();
         let io = |source| SortError::Io { path: path.to_path_buf(), source };
-        let file = File::open(path).map_err(io)?;
-        let unread = file.metadata().map_err(io)?.len();
+        let input = File::open(path).map_err(io)?;
+        let unread = input.metadata().map_err(io)?.len();
         let checksummed =
-            Checksummed { inner: file, crc: crc32fast::Hasher::new(), left: unread.saturating_sub(CRC_BYTES) };
+            Checksummed::reading(input, unread.saturating_sub(CRC_BYTES));
         let mut reader = SpillReader {
+            expected: file.clone(),
             path: path.to_path_buf(),
             input: BufReader::with_capacity(SPILL_READ_BUFFER_BYTES, checksummed),
             unread,
@@ -246,18 +227,26 @@ impl SpillReader {
         }
         // Everything before the CRC has been read (and so checksummed) by now.
         let checksummed = self.input.get_ref();
-        if checksummed.left != 0 || crc != checksummed.crc.clone().finalize() {
+        if checksummed.left() != 0 || crc != checksummed.crc32() {
             return Err(self.corrupt("checksum mismatch: the file's bytes changed".into()));
         }
         if self.read_full(&mut [0u8; 1])? {
             return Err(self.corrupt("data after the trailer".into()));
+        }
+        let SpillFile { records, crc32, .. } = self.expected;
+        if (count, crc) != (records, crc32) {
+            let reason = format!(
+                "it is not the file recorded: it holds {count} records (CRC {crc:08x}), \
+                 the run recorded {records} records (CRC {crc32:08x}) under this name"
+            );
+            return Err(self.corrupt(reason));
         }
         self.done = true;
         Ok(())
     }
 
     fn corrupt(&self, reason: String) -> SortError {
-        SortError::Corrupt { path: self.path.clone(), reason }
+        Damaged::new("spill file", &self.path, reason).into()
     }
 }
 
@@ -277,8 +266,8 @@ mod tests {
         w.finish().unwrap()
     }
 
-    fn read_all(path: &Path) -> Result<Vec<Vec<u8>>, SortError> {
-        let mut reader = SpillReader::open(path)?;
+    fn read_all(file: &SpillFile) -> Result<Vec<Vec<u8>>, SortError> {
+        let mut reader = SpillReader::open(file)?;
         let mut out = Vec::new();
         let mut record = Vec::new();
         while reader.next_into(&mut record)? {
@@ -293,14 +282,14 @@ mod tests {
         let file = write_spill(dir.path(), 50);
         assert_eq!(file.records, 50);
         assert!(!atomic::tmp_path(&file.path).exists());
-        assert_eq!(read_all(&file.path).unwrap(), (0..50).map(key).collect::<Vec<_>>());
+        assert_eq!(read_all(&file).unwrap(), (0..50).map(key).collect::<Vec<_>>());
     }
 
     #[test]
     fn an_empty_spill_file_reads_as_empty() {
         let dir = tempfile::tempdir().unwrap();
         let file = write_spill(dir.path(), 0);
-        assert_eq!(read_all(&file.path).unwrap(), Vec::<Vec<u8>>::new());
+        assert_eq!(read_all(&file).unwrap(), Vec::<Vec<u8>>::new());
     }
 
     #[test]
@@ -310,7 +299,7 @@ mod tests {
         let bytes = std::fs::read(&file.path).unwrap();
         for cut in 0..bytes.len() {
             std::fs::write(&file.path, &bytes[..cut]).unwrap();
-            assert!(read_all(&file.path).is_err(), "cut at {cut} of {} read as a spill file", bytes.len());
+            assert!(read_all(&file).is_err(), "cut at {cut} of {} read as a spill file", bytes.len());
         }
     }
 
@@ -324,7 +313,7 @@ mod tests {
             proptest::prop_assume!(bytes[at] != byte);
             bytes[at] = byte;
             std::fs::write(&file.path, &bytes).unwrap();
-            proptest::prop_assert!(read_all(&file.path).is_err());
+            proptest::prop_assert!(read_all(&file).is_err());
         }
     }
 
@@ -337,7 +326,7 @@ mod tests {
         let at = MAGIC.len() + 2 + "internal".len();
         bytes[at..at + 4].copy_from_slice(&(512u32 << 20).to_le_bytes());
         std::fs::write(&file.path, &bytes).unwrap();
-        let err = read_all(&file.path).unwrap_err().to_string();
+        let err = read_all(&file).unwrap_err().to_string();
         assert!(err.contains("impossible length"), "{err}");
     }
 
@@ -346,6 +335,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.spill");
         std::fs::write(&path, "a,b\n").unwrap();
-        assert!(SpillReader::open(&path).is_err());
+        assert!(SpillReader::open(&SpillFile { path, records: 0, crc32: 0 }).is_err());
+    }
+
+    #[test]
+    fn a_whole_file_in_place_of_another_is_caught_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = std::fs::read(write_spill(dir.path(), 20).path).unwrap();
+        let second = write_spill(dir.path(), 21);
+        std::fs::write(&second.path, &older).unwrap();
+        // Each file is sound on its own, but not the one recorded.
+        let error = read_all(&second).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains(&second.path.display().to_string()) && message.contains("not the file recorded"), "{message}");
     }
 }
