@@ -6,6 +6,8 @@ mod util;
 
 // Exit codes, one `error:` line, help texts, passwords never shown.
 mod cli;
+// Damaged run files: the exact rows or an error naming the file.
+mod damage;
 // Vendor faults retried to the same rows; a failing page, then resume.
 mod faults;
 // The warehouse table: date partitions, a plain table, tables not ours.

@@ -216,3 +216,24 @@ fn overlapping_loads_of_one_date_take_turns_and_a_run_in_use_is_refused() {
     let expected = expected_rows(&vendor_users(&repo("fixtures/vendor")), &internal_users(&db), "2017-02-02", 30);
     assert_rows_eq(&warehouse_rows(&db, TABLE, "2017-02-02"), &expected);
 }
+
+#[test]
+fn rejects_recorded_before_a_crash_are_kept_by_the_resume() {
+    let db = seeded_db("rejects_resume");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let url = db.url();
+    let args = hand_written_run(&server.url, &url);
+    // The vendor side has finished (its two rejects recorded) when the run dies.
+    let aborted = env.command(&args).env(FAILPOINT, "extract.vendor.done").output().unwrap();
+    assert_eq!(aborted.status.code(), None, "the run should have aborted\n{}", stderr(&aborted));
+    let mut resume = args.clone();
+    resume[0] = "resume";
+    assert_exit(&env.run(&resume), 0);
+    let run_id = status_json(&env)["run_id"].as_str().unwrap().to_string();
+    let rejects = std::fs::read_to_string(env.work_dir().join(run_id).join("rejects.jsonl")).unwrap();
+    let ids: Vec<serde_json::Value> =
+        rejects.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].clone()).collect();
+    assert_eq!(ids.len(), 2, "{rejects}");
+    assert!(ids.contains(&serde_json::json!(114)), "{rejects}");
+}

@@ -119,7 +119,9 @@ pub enum CheckpointError {
         source: std::io::Error,
     },
     /// Its checksum does not match, or it is not a checkpoint.
-    #[error(transparent)]
+    // Not `transparent`: the `Damaged` must stay in the chain of causes,
+    // where the pipeline looks for it.
+    #[error("{0}")]
     Damaged(#[from] Damaged),
 }
 
@@ -172,8 +174,11 @@ impl Checkpoint {
             .chain(keep.iter().map(std::ffi::OsString::from))
             .chain([std::ffi::OsString::from(FILE_NAME)])
             .collect();
-        let error =
-            |source| CheckpointError::Io { action: "applied (cleaning the extract dir)", path: dir.to_path_buf(), source };
+        let error = |source| CheckpointError::Io {
+            action: "applied (cleaning the extract dir)",
+            path: dir.to_path_buf(),
+            source,
+        };
         for entry in std::fs::read_dir(dir).map_err(error)? {
             let entry = entry.map_err(error)?;
             if !keep.contains(&entry.file_name()) {

@@ -46,7 +46,9 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// A rows file is not what match wrote (nothing of it is committed).
-    #[error(transparent)]
+    // Not `transparent`: the `Damaged` must stay in the chain of causes,
+    // where the pipeline looks for it.
+    #[error("{0}")]
     Damaged(#[from] Damaged),
     /// COPY took a different number of rows than the match stage wrote.
     #[error("COPY loaded {loaded} rows but the match stage wrote {expected}; nothing was committed")]

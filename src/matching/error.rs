@@ -24,7 +24,9 @@ pub enum MatchError {
         source: FieldError,
     },
     /// Extract's files, or its list of them, do not agree with its counts.
-    #[error(transparent)]
+    // Not `transparent`: the `Damaged` must stay in the chain of causes,
+    // where the pipeline looks for it.
+    #[error("{0}")]
     Damaged(#[from] Damaged),
     /// Writing the output failed.
     #[error("writing {path} failed")]

@@ -96,6 +96,15 @@ fn check_listed(extract: &ExtractOutput, dir: &Path) -> Result<(), Damaged> {
     Ok(())
 }
 
+/// The first of extract's files that is not the file recorded, if any.
+fn first_damaged(extract: &ExtractOutput) -> Option<Damaged> {
+    let lists = [&extract.vendor_spills, &extract.vendor_drop_spills, &extract.internal_spills];
+    lists.iter().flat_map(|list| list.iter()).find_map(|file| match crate::sort::spill_file::verify(file) {
+        Err(crate::sort::SortError::Damaged(damaged)) => Some(damaged),
+        _ => None,
+    })
+}
+
 /// Runs the match stage: reads extract's spill files, writes
 /// `match/rows-*.pgcopy`. Each segment published is also handed to
 /// `on_published` (a load running alongside), when given. `on_records` hears
@@ -123,7 +132,7 @@ pub fn match_sides(
     let mut writer = rows::RowWriter::create(&dir, run.id(), settings, on_published)?;
     let (mut consumed, mut reported) = (0u64, 0u64);
     let mut read = [0u64; 2];
-    join::join(&mut vendor, &mut internal, |status, v, i| -> Result<(), MatchError> {
+    let joined = join::join(&mut vendor, &mut internal, |status, v, i| -> Result<(), MatchError> {
         writer.write(status, v, i)?;
         read[0] += u64::from(v.is_some());
         read[1] += u64::from(i.is_some());
@@ -134,7 +143,15 @@ pub fn match_sides(
         }
         crate::failpoint::hit("match.rows");
         Ok(())
-    })?;
+    });
+    if joined.is_err() {
+        // A record read back malformed (or not the kind expected) comes from
+        // a damaged file, met before the file's end and its CRC: name the file.
+        if let Some(damaged) = first_damaged(extract) {
+            return Err(damaged.into());
+        }
+    }
+    joined?;
     on_records(consumed - reported);
     drop((vendor, internal));
     if read != [extract.vendor_users, extract.internal_users] {
@@ -148,4 +165,41 @@ pub fn match_sides(
     atomic::write(&sample_path, &sample).map_err(|source| MatchError::Io { path: sample_path.clone(), source })?;
     std::fs::remove_dir_all(&scratch).map_err(|source| MatchError::Io { path: scratch, source })?;
     Ok(MatchOutput { segments, rows, sample_file: sample_path, sample_crc32: crc32fast::hash(&sample), stats })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, records: u64) -> SpillFile {
+        SpillFile { path: PathBuf::from("/r/extract").join(name), records, crc32: 0 }
+    }
+
+    fn listed() -> ExtractOutput {
+        ExtractOutput {
+            vendor_spills: vec![file("vendor-000001.spill", 6), file("vendor-000002.spill", 4)],
+            vendor_drop_spills: vec![file("vendor-drops-000001.spill", 2)],
+            internal_spills: vec![file("internal-000001.spill", 7)],
+            vendor_users: 8,
+            internal_users: 7,
+            ..ExtractOutput::default()
+        }
+    }
+
+    #[test]
+    fn a_list_that_disagrees_with_the_counts_is_damage() {
+        let dir = Path::new("/r/extract");
+        assert_eq!(check_listed(&listed(), dir), Ok(()));
+        let edits: [fn(&mut ExtractOutput); 4] = [
+            |e| e.vendor_spills.clear(),
+            |e| e.internal_spills.push(e.internal_spills[0].clone()),
+            |e| e.vendor_drop_spills.clear(),
+            |e| e.internal_spills[0].records = 6,
+        ];
+        for edit in edits {
+            let mut extract = listed();
+            edit(&mut extract);
+            assert!(check_listed(&extract, dir).is_err(), "{extract:?}");
+        }
+    }
 }

@@ -72,10 +72,8 @@ impl SegmentCheck<'_> {
         if (self.bytes, found) == (bytes, crc32) {
             return Ok(());
         }
-        let reason = format!(
-            "it holds {} bytes (CRC {found:08x}); match wrote {bytes} bytes (CRC {crc32:08x})",
-            self.bytes
-        );
+        let reason =
+            format!("it holds {} bytes (CRC {found:08x}); match wrote {bytes} bytes (CRC {crc32:08x})", self.bytes);
         Err(Damaged::new("row segment", &self.segment.path, reason))
     }
 }

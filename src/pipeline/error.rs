@@ -78,9 +78,7 @@ pub enum PipelineError {
     Manifest(#[from] ManifestError),
     /// The newest run of the work dir can't be read, so no run is chosen for
     /// a command that names none.
-    #[error(
-        "the latest run {run_id} can't be read; repair or move it, or name the run to act on with --run-id"
-    )]
+    #[error("the latest run {run_id} can't be read; repair or move it, or name the run to act on with --run-id")]
     LatestUnreadable {
         /// The run.
         run_id: String,

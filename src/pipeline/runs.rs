@@ -56,3 +56,43 @@ fn unreadable_run_created(id: &str, dir: &Path) -> DateTime<Utc> {
         // Unknown: counted as newest, so that it is named rather than passed over.
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(work_dir: &Path, id: &str, created: &str) -> std::path::PathBuf {
+        let mut manifest = Manifest::example(id);
+        manifest.created_at = created.parse().unwrap();
+        let dir = work_dir.join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        manifest.save(&dir.join(rundir::MANIFEST)).unwrap();
+        dir.join(rundir::MANIFEST)
+    }
+
+    #[test]
+    fn the_latest_run_is_chosen_by_creation_time() {
+        let work = tempfile::tempdir().unwrap();
+        save(work.path(), "b-named", "2017-01-01T00:00:00Z");
+        save(work.path(), "a-named", "2017-01-02T00:00:00Z");
+        assert_eq!(latest(work.path()).unwrap().as_deref(), Some("a-named"));
+    }
+
+    #[test]
+    fn an_unreadable_latest_run_is_an_error_naming_it_never_an_older_run() {
+        let work = tempfile::tempdir().unwrap();
+        save(work.path(), "20160101T000000Z-0001", "2016-01-01T00:00:00Z");
+        let newest = save(work.path(), "20170101T000000Z-0002", "2017-01-01T00:00:00Z");
+        let text = std::fs::read_to_string(&newest).unwrap();
+        std::fs::write(&newest, text.replace("2017-01-01", "2016-01-01")).unwrap();
+        let error = latest(work.path()).unwrap_err();
+        assert!(
+            matches!(&error, PipelineError::LatestUnreadable { run_id, .. } if run_id == "20170101T000000Z-0002"),
+            "{error:?}"
+        );
+        // An older run whose manifest can't be read does not stand in the way.
+        std::fs::write(&newest, text).unwrap();
+        std::fs::write(work.path().join("20160101T000000Z-0001").join(rundir::MANIFEST), "{").unwrap();
+        assert_eq!(latest(work.path()).unwrap().as_deref(), Some("20170101T000000Z-0002"));
+    }
+}

@@ -25,7 +25,9 @@ pub enum ReportError {
         source: std::io::Error,
     },
     /// The match sample is not what match wrote.
-    #[error(transparent)]
+    // Not `transparent`: the `Damaged` must stay in the chain of causes,
+    // where the pipeline looks for it.
+    #[error("{0}")]
     Damaged(#[from] Damaged),
 }
 
@@ -44,7 +46,8 @@ pub fn build(manifest: &Manifest, report_so_far: Duration) -> Result<String, Rep
 /// The match sample, checked against the CRC match recorded.
 fn read_sample(output: &MatchOutput) -> Result<String, ReportError> {
     let path = &output.sample_file;
-    let bytes = std::fs::read(path).map_err(|source| ReportError::Io { action: "reading", path: path.clone(), source })?;
+    let bytes =
+        std::fs::read(path).map_err(|source| ReportError::Io { action: "reading", path: path.clone(), source })?;
     let found = crc32fast::hash(&bytes);
     if found != output.sample_crc32 {
         let reason = format!("CRC {found:08x}; match wrote CRC {:08x}", output.sample_crc32);

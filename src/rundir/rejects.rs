@@ -56,7 +56,9 @@ pub enum RejectsError {
         source: std::io::Error,
     },
     /// The file's bytes are not the ones recorded.
-    #[error(transparent)]
+    // Not `transparent`: the `Damaged` must stay in the chain of causes,
+    // where the pipeline looks for it.
+    #[error("{0}")]
     Damaged(#[from] Damaged),
 }
 
@@ -82,15 +84,25 @@ impl RejectWriter {
     /// Creates (truncating) the rejects file.
     pub fn create(path: &Path) -> Result<RejectWriter, RejectsError> {
         let file = super::atomic::create_private(path).map_err(io(path))?;
-        Ok(RejectWriter { path: path.to_path_buf(), out: BufWriter::new(file), bytes: 0, crc: crc32fast::Hasher::new() })
+        Ok(RejectWriter {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            bytes: 0,
+            crc: crc32fast::Hasher::new(),
+        })
     }
 
     /// Reopens the rejects file of an interrupted stage, cut back to what its
     /// last checkpoint had made durable (`mark`), once those bytes are found
     /// unchanged, and appends after them.
     pub fn resume(path: &Path, mark: RejectsMark) -> Result<RejectWriter, RejectsError> {
-        let mut file =
-            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(io(path))?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io(path))?;
         let crc = checked_prefix(&mut file, path, mark)?;
         file.set_len(mark.bytes).map_err(io(path))?;
         std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0)).map_err(io(path))?;
@@ -99,7 +111,8 @@ impl RejectWriter {
 
     /// Records one reject.
     pub fn record(&mut self, reject: &Reject<'_>) -> Result<(), RejectsError> {
-        let mut line = serde_json::to_vec(reject).map_err(|e| RejectsError::Io { path: self.path.clone(), source: e.into() })?;
+        let mut line =
+            serde_json::to_vec(reject).map_err(|e| RejectsError::Io { path: self.path.clone(), source: e.into() })?;
         line.push(b'\n');
         self.out.write_all(&line).map_err(io(&self.path))?;
         self.bytes += line.len() as u64;
@@ -159,7 +172,9 @@ pub fn combine(parts: &[(&Path, RejectsMark)], into: &Path) -> Result<(), Reject
         let mut file = File::open(part).map_err(io(part))?;
         checked_prefix(&mut file, part, mark)?;
         if file.metadata().map_err(io(part))?.len() != mark.bytes {
-            return Err(Damaged::new(WHAT, part, format!("it holds more than the {} bytes recorded", mark.bytes)).into());
+            return Err(
+                Damaged::new(WHAT, part, format!("it holds more than the {} bytes recorded", mark.bytes)).into()
+            );
         }
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).map_err(io(part))?;
         std::io::copy(&mut file, &mut out).map_err(io(into))?;

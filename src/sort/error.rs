@@ -15,7 +15,9 @@ pub enum SortError {
         source: std::io::Error,
     },
     /// A spill file is not what the sorter wrote.
-    #[error(transparent)]
+    // Not `transparent`: the `Damaged` must stay in the chain of causes,
+    // where the pipeline looks for it.
+    #[error("{0}")]
     Damaged(#[from] crate::damage::Damaged),
     /// The spill thread could not be started.
     #[error("the {kind} sorter's spill thread could not be started")]

@@ -119,6 +119,14 @@ impl SpillWriter {
     }
 }
 
+/// Reads `file` to its end: an error when it is not the file recorded.
+pub fn verify(file: &SpillFile) -> Result<(), SortError> {
+    let mut reader = SpillReader::open(file)?;
+    let mut record = Vec::new();
+    while reader.next_into(&mut record)? {}
+    Ok(())
+}
+
 /// Streams the encoded records of one spill file, checking its header and trailer.
 pub struct SpillReader {
     /// The file as recorded when it was written.
@@ -140,8 +148,7 @@ impl SpillReader {
         let io = |source| SortError::Io { path: path.to_path_buf(), source };
         let input = File::open(path).map_err(io)?;
         let unread = input.metadata().map_err(io)?.len();
-        let checksummed =
-            Checksummed::reading(input, unread.saturating_sub(CRC_BYTES));
+        let checksummed = Checksummed::reading(input, unread.saturating_sub(CRC_BYTES));
         let mut reader = SpillReader {
             expected: file.clone(),
             path: path.to_path_buf(),
@@ -347,6 +354,9 @@ mod tests {
         // Each file is sound on its own, but not the one recorded.
         let error = read_all(&second).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains(&second.path.display().to_string()) && message.contains("not the file recorded"), "{message}");
+        assert!(
+            message.contains(&second.path.display().to_string()) && message.contains("not the file recorded"),
+            "{message}"
+        );
     }
 }
