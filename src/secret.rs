@@ -41,6 +41,12 @@ impl SecretUrl {
         &self.0
     }
 
+    /// The `key=value` parameters of the query, in order, each with its text
+    /// as written, so that a caller can pass the ones it keeps on unchanged.
+    pub fn query_params(&self) -> impl Iterator<Item = QueryParam<'_>> {
+        self.0.query().unwrap_or("").split('&').filter(|raw| !raw.is_empty()).map(QueryParam::new)
+    }
+
     /// The URL with its password, and the values of query parameters that
     /// look like secrets (`password=`, `token=`, `api_key=`, ...), replaced by `****`.
     pub fn masked(&self) -> String {
@@ -61,6 +67,27 @@ impl SecretUrl {
             shown.query_pairs_mut().clear().extend_pairs(pairs);
         }
         shown.to_string()
+    }
+}
+
+/// One parameter of a URL's query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryParam<'a> {
+    /// The parameter as written in the URL (`key=value`, still percent-encoded).
+    pub raw: &'a str,
+    /// The key, percent-decoded.
+    pub key: String,
+    /// The value, percent-decoded (empty when there is no `=`).
+    pub value: String,
+}
+
+impl<'a> QueryParam<'a> {
+    fn new(raw: &'a str) -> QueryParam<'a> {
+        let (key, value) = raw.split_once('=').unwrap_or((raw, ""));
+        // Decoded the way libpq and the driver decode a connection URL: `%XX`
+        // only. A `+` is a plus sign there, not a space as in an HTML form.
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        QueryParam { raw, key: decode(key), value: decode(value) }
     }
 }
 
@@ -122,6 +149,20 @@ mod tests {
         let shown = url.to_string();
         assert!(!shown.contains("s3cret") && !shown.contains("k9"), "{shown}");
         assert!(shown.contains("sslmode=require"), "{shown}");
+    }
+
+    #[test]
+    fn query_params_keep_their_text_and_decode_percent_only() {
+        let url = SecretUrl::parse("postgres://h/db?options=-c%20a%3D1&x=a+b&flag", &["postgres"]).unwrap();
+        let params: Vec<(&str, String, String)> = url.query_params().map(|p| (p.raw, p.key, p.value)).collect();
+        assert_eq!(
+            params,
+            [
+                ("options=-c%20a%3D1", "options".into(), "-c a=1".into()),
+                ("x=a+b", "x".into(), "a+b".into()),
+                ("flag", "flag".into(), String::new())
+            ]
+        );
     }
 
     #[test]

@@ -6,6 +6,8 @@ mod util;
 
 // Exit codes, one `error:` line, help texts, passwords never shown.
 mod cli;
+// Connection URLs reach the server with their meaning unchanged.
+mod connections;
 // Vendor faults retried to the same rows; a failing page, then resume.
 mod faults;
 // The warehouse table: date partitions, a plain table, tables not ours.
