@@ -3,6 +3,7 @@
 use anyhow::Context;
 
 use crate::cli::FixturesCommand;
+use crate::db;
 use crate::fixtures::FixtureError;
 use crate::settings::{parse_url, ConfigError};
 
@@ -13,7 +14,8 @@ pub fn execute(command: FixturesCommand) -> anyhow::Result<()> {
             let url = parse_url("source-url", args.source_url.as_deref(), &["postgres", "postgresql"])?
                 .ok_or(ConfigError::Missing { flag: "source-url", env: crate::env::SOURCE_DATABASE_URL })?;
             let started = std::time::Instant::now();
-            let summary = crate::fixtures::generate(&args.generate, url.expose())
+            let mut client = db::connect(&url, "source")?;
+            let summary = crate::fixtures::generate(&args.generate, &mut client)
                 .with_context(|| format!("generating fixtures into {url}"))?;
             eprintln!(
                 "generated {} vendor entries on {} pages and {} internal users in {:.1} s",
