@@ -99,11 +99,13 @@ pub struct SharedArgs {
     #[arg(long, env = env::VENDOR_API_URL, hide_env_values = true, value_name = "URL")]
     pub vendor_url: Option<String>,
     /// Extra CA certificate(s) (PEM) to trust for an https --vendor-url, on
-    /// top of the system's roots.
+    /// top of the system's roots. Read and checked before anything runs.
     #[arg(long, env = "VENDOR_MATCH_VENDOR_CA_FILE", value_name = "PEM")]
     pub vendor_ca_file: Option<PathBuf>,
     /// Our users' PostgreSQL database (tables "user" and user_practice).
     /// TLS: add ?sslmode=require (verified; &sslrootcert=<PEM> for a private CA).
+    /// Other parameters (connect_timeout, application_name, options, ...) go
+    /// to the driver as written; an unknown one is refused before anything runs.
     #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub source_url: Option<String>,
     /// Warehouse PostgreSQL database that receives the rows (TLS as for --source-url).
@@ -115,7 +117,8 @@ pub struct SharedArgs {
     /// Directory holding one sub-directory per run.
     #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
     pub work_dir: PathBuf,
-    /// The report date, "today" for the active rule (YYYY-MM-DD) [default: 2017-02-02]
+    /// The report date, "today" for the active rule (YYYY-MM-DD, from
+    /// 0001-01-01 to 9999-12-31) [default: 2017-02-02]
     #[arg(long, env = "VENDOR_MATCH_REPORT_DATE", value_name = "DATE")]
     pub report_date: Option<String>,
     /// A user is active when last active within this many days before the

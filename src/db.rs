@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::config::SslMode;
-use rustls_pki_types::pem::PemObject;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use crate::pem::{self, PemError};
 use crate::secret::SecretUrl;
 
 /// A connection that could not be made. Shows the URL with its password masked.
@@ -38,13 +38,11 @@ pub enum ConnectCause {
     #[error(transparent)]
     Driver(#[from] postgres::Error),
     /// The `sslrootcert` file can't be used.
-    #[error("sslrootcert {path} can't be used: {reason}")]
-    RootCert {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    #[error("sslrootcert {0}")]
+    RootCert(#[source] PemError),
+    /// TLS could not be set up.
+    #[error("setting up TLS failed")]
+    Tls(#[source] rustls::Error),
     /// The runtime that drives a streaming connection could not start.
     #[error("starting the connection's runtime failed: {0}")]
     Runtime(String),
@@ -195,6 +193,13 @@ fn prepare(url: &SecretUrl) -> Result<(tokio_postgres::Config, Option<MakeRustls
     Ok((config, None))
 }
 
+/// Checks, without connecting, that the driver takes every setting of `url`
+/// (known parameters with valid values, a readable `sslrootcert`), so that
+/// a bad one is a configuration error before any work.
+pub fn check(url: &SecretUrl) -> Result<(), ConnectCause> {
+    prepare(url).map(drop)
+}
+
 /// Connects like [`connect`], for streaming.
 pub fn connect_streaming(url: &SecretUrl, role: &'static str) -> Result<StreamingConnection, ConnectError> {
     let error = |source: ConnectCause| ConnectError { role, url: url.masked(), source };
@@ -237,15 +242,8 @@ fn rustls_connector(root_cert: Option<&Path>) -> Result<MakeRustlsConnect, Conne
     let mut roots = rustls::RootCertStore::empty();
     match root_cert {
         Some(path) => {
-            let reason = |reason: String| ConnectCause::RootCert { path: path.to_path_buf(), reason };
-            let pem = std::fs::read(path).map_err(|e| reason(e.to_string()))?;
-            let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| reason(e.to_string()))?;
-            let (added, _) = roots.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(reason("no certificate in the file".into()));
-            }
+            let certificates = pem::read_certificates(path).map_err(ConnectCause::RootCert)?;
+            roots.add_parsable_certificates(certificates.der);
         }
         None => {
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
@@ -254,7 +252,7 @@ fn rustls_connector(root_cert: Option<&Path>) -> Result<MakeRustlsConnect, Conne
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectCause::RootCert { path: PathBuf::new(), reason: e.to_string() })?
+        .map_err(ConnectCause::Tls)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))

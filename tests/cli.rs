@@ -8,15 +8,23 @@ fn table_exists(db: &TestDb) -> bool {
     db.client().query_one("SELECT to_regclass('public.platform_user_activity') IS NOT NULL", &[]).unwrap().get(0)
 }
 
+/// `run` with `extra` (which replaces a default URL it names) exits 2 with
+/// one `error:` line holding `mention`, before any run or connection.
 fn assert_config_error(env: &TestEnv, db: &TestDb, extra: &[&str], mention: &str) {
     let url = db.url();
-    let mut args =
-        vec!["run", "--vendor-url", "http://127.0.0.1:9/v1/users", "--source-url", &url, "--warehouse-url", &url];
+    let defaults = [("--vendor-url", "http://127.0.0.1:9/v1/users"), ("--source-url", &url), ("--warehouse-url", &url)];
+    let mut args = vec!["run"];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend(extra);
     let output = env.run(&args);
     assert_exit(&output, 2);
     assert_one_error_line(&output);
     assert!(stderr(&output).contains(mention), "want {mention:?} in\n{}", stderr(&output));
+    assert!(!stderr(&output).contains("cannot be used multiple times"), "{}", stderr(&output));
     assert!(!env.work_dir().exists(), "no run is created for a bad configuration");
     assert!(!table_exists(db), "warehouse untouched");
 }
@@ -30,6 +38,33 @@ fn bad_size_date_url_or_field_exits_2_with_one_clear_line() {
     assert_config_error(&env, &db, &["--match-on", "lastname,zip"], "zip");
     assert_config_error(&env, &db, &["--warehouse-url", "postgres://u:pw@[::1"], "--warehouse-url");
     assert_config_error(&env, &db, &["--vendor-url", "ftp://vendor/v1"], "--vendor-url");
+}
+
+// See: issue 9, item 8 (these exited 1, or failed in the load after extract and match).
+#[test]
+fn issue_9_bad_url_options_ca_files_and_report_dates_exit_2_before_anything_runs() {
+    let db = TestDb::new("config9");
+    let env = TestEnv::new();
+    let url = db.url();
+    let with = |query: &str| format!("{url}?{query}");
+    assert_config_error(&env, &db, &["--warehouse-url", &with("sslmode=maybe")], "sslmode");
+    assert_config_error(&env, &db, &["--source-url", &with("connect_timeout=soon")], "connect_timeout");
+    assert_config_error(&env, &db, &["--warehouse-url", &with("no_such_option=1")], "no_such_option");
+    let missing_ca = with("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem");
+    assert_config_error(&env, &db, &["--source-url", &missing_ca], "sslrootcert");
+
+    let garbage = env.path().join("garbage.pem");
+    let bad_pem = env.path().join("bad.pem");
+    std::fs::write(&garbage, "this is not a certificate\n").unwrap();
+    std::fs::write(&bad_pem, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+    for file in [&garbage, &bad_pem] {
+        assert_config_error(&env, &db, &["--vendor-ca-file", file.to_str().unwrap()], "--vendor-ca-file");
+    }
+
+    // PostgreSQL's date and the tool's YYYY-MM-DD hold 0001-01-01 to 9999-12-31.
+    for date in ["0000-01-01", "-0001-01-01", "+10000-01-01"] {
+        assert_config_error(&env, &db, &[&format!("--report-date={date}")], &format!("`{date}`"));
+    }
 }
 
 #[test]

@@ -5,13 +5,13 @@ use anyhow::Context;
 use crate::cli::FixturesCommand;
 use crate::db;
 use crate::fixtures::FixtureError;
-use crate::settings::{parse_url, ConfigError};
+use crate::settings::{parse_database_url, ConfigError};
 
 /// Runs a fixtures command.
 pub fn execute(command: FixturesCommand) -> anyhow::Result<()> {
     match command {
         FixturesCommand::Generate(args) => {
-            let url = parse_url("source-url", args.source_url.as_deref(), &["postgres", "postgresql"])?
+            let url = parse_database_url("source-url", args.source_url.as_deref())?
                 .ok_or(ConfigError::Missing { flag: "source-url", env: crate::env::SOURCE_DATABASE_URL })?;
             let started = std::time::Instant::now();
             let mut client = db::connect(&url, "source")?;
