@@ -69,8 +69,11 @@ pub enum FixturesCommand {
     /// --out-dir, plus expected.json with the planted counts.
     ///
     /// DROPS and recreates both tables in that database, and deletes old
-    /// page-*.json files in --out-dir. The default size mirrors the real
-    /// vendor: 152 pages (151,677 entries) and 1,000,000 of our users.
+    /// page-*.json files in --out-dir. Tables it did not make itself (it
+    /// marks its own with a comment) are left alone and the command fails
+    /// with exit 2 before writing anything, unless --force is given. The
+    /// default size mirrors the real vendor: 152 pages (151,677 entries) and
+    /// 1,000,000 of our users.
     Generate(GenerateCommandArgs),
     /// Serve generated vendor pages as the vendor API on a local port, with
     /// knobs for latency and injected faults. Runs until stopped.
@@ -82,8 +85,8 @@ pub enum FixturesCommand {
 /// Arguments of `fixtures generate`.
 #[derive(Debug, Args)]
 pub struct GenerateCommandArgs {
-    /// PostgreSQL database to write our synthetic tables into (their old
-    /// contents are dropped).
+    /// PostgreSQL database to write our synthetic tables into (tables an
+    /// earlier fixtures generate made are dropped; others only with --force).
     #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub source_url: Option<String>,
     /// What to generate.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::budget::MemoryBudget;
 use crate::cli::SharedArgs;
 use crate::db::{self, ConnectCause};
+use crate::fixtures::FixtureError;
 use crate::key::KeyField;
 use crate::pem::{self, PemError};
 use crate::secret::{SecretUrl, SecretUrlError};
@@ -94,6 +95,9 @@ pub enum ConfigError {
     /// No run to act on.
     #[error("{0}")]
     NoRun(String),
+    /// `fixtures generate` refused to replace a table it did not make.
+    #[error(transparent)]
+    NotOurs(FixtureError),
 }
 
 /// The settings of a run, kept in its manifest (never a secret).

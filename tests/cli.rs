@@ -248,3 +248,51 @@ fn a_work_dir_that_cannot_be_read_exits_1_naming_it() {
         assert!(stderr(&output).contains("work-is-a-file"), "{}", stderr(&output));
     }
 }
+
+// See: issue 9, item 7 (`fixtures generate` replaced the 8 rows of the database it was pointed at).
+#[test]
+fn issue_9_fixtures_generate_refuses_to_drop_tables_it_did_not_make_without_force() {
+    let db = seeded_db("fxguard");
+    let env = TestEnv::new();
+    let pages = env.path().join("pages");
+    std::fs::create_dir(&pages).unwrap();
+    std::fs::write(pages.join("page-000001.json"), "kept").unwrap();
+    let generate = |extra: &[&str]| {
+        env.command(&["fixtures", "generate", "--users", "10", "--page-size", "5", "--out-dir"])
+            .arg(&pages)
+            .args(extra)
+            .env("SOURCE_DATABASE_URL", db.url())
+            .output()
+            .unwrap()
+    };
+    let users = || -> i64 { db.client().query_one("SELECT count(*) FROM \"user\"", &[]).unwrap().get(0) };
+    let seeded = users();
+    assert!(seeded > 0);
+
+    let refused = generate(&[]);
+    assert_exit(&refused, 2);
+    assert_one_error_line(&refused);
+    assert_eq!(stderr(&refused).lines().count(), 1, "one line:\n{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(err.contains("user") && err.contains("--force"), "{err}");
+    assert_eq!(users(), seeded, "the rows were replaced");
+    assert_eq!(std::fs::read_to_string(pages.join("page-000001.json")).unwrap(), "kept", "the out dir was touched");
+
+    // A table of the other name is refused too.
+    db.client().batch_execute("DROP TABLE \"user\"").unwrap();
+    let refused = generate(&[]);
+    assert_exit(&refused, 2);
+    assert!(stderr(&refused).contains("user_practice"), "{}", stderr(&refused));
+
+    assert_exit(&generate(&["--force"]), 0);
+    assert_eq!(users(), 10);
+    // Tables it made itself are replaced without --force.
+    let again = env
+        .command(&["fixtures", "generate", "--users", "12", "--page-size", "5", "--out-dir"])
+        .arg(&pages)
+        .env("SOURCE_DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    assert_exit(&again, 0);
+    assert_eq!(users(), 12);
+}

@@ -1,7 +1,5 @@
 //! `fixtures generate | serve`.
 
-use anyhow::Context;
-
 use crate::cli::FixturesCommand;
 use crate::db;
 use crate::fixtures::FixtureError;
@@ -15,8 +13,11 @@ pub fn execute(command: FixturesCommand) -> anyhow::Result<()> {
                 .ok_or(ConfigError::Missing { flag: "source-url", env: crate::env::SOURCE_DATABASE_URL })?;
             let started = std::time::Instant::now();
             let mut client = db::connect(&url, "source")?;
-            let summary = crate::fixtures::generate(&args.generate, &mut client)
-                .with_context(|| format!("generating fixtures into {url}"))?;
+            let summary = crate::fixtures::generate(&args.generate, &mut client).map_err(|error| match error {
+                // One line: the table and the flag that would replace it.
+                FixtureError::NotOurs { .. } => anyhow::Error::new(ConfigError::NotOurs(error)),
+                other => anyhow::Error::new(other).context(format!("generating fixtures into {url}")),
+            })?;
             eprintln!(
                 "generated {} vendor entries on {} pages and {} internal users in {:.1} s",
                 summary.vendor_entries,
