@@ -296,3 +296,44 @@ fn issue_9_fixtures_generate_refuses_to_drop_tables_it_did_not_make_without_forc
     assert_exit(&again, 0);
     assert_eq!(users(), 12);
 }
+
+// See: issue 9 (query values were masked by a list of names: `?pass=` was kept in the manifest).
+#[test]
+fn issue_9_query_values_of_urls_are_masked_unless_known_harmless() {
+    const SECRETS: [&str; 4] = ["hunter2", "tok-x9", "foo-y7", "pw-z5"];
+    let db = seeded_db("qmask");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let query = "pass=hunter2&token=tok-x9&foo=foo-y7";
+    let source = db.url();
+    let warehouse = format!("{}?password=pw-z5&application_name=vm-qmask", db.url());
+    let run = |vendor: &str, source: &str| {
+        env.command(&["run", "--quiet", "--max-reject-ratio", "0.5", "--max-retries", "0"])
+            .env("VENDOR_API_URL", vendor)
+            .env("SOURCE_DATABASE_URL", source)
+            .env("WAREHOUSE_DATABASE_URL", &warehouse)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&format!("{}?{query}", server.url), &source);
+    assert_exit(&ok, 0);
+    let failed = run(&format!("http://127.0.0.1:9/v1?{query}"), &source);
+    assert_exit(&failed, 1);
+    assert!(stderr(&failed).contains("pass=****&token=****&foo=****"), "{}", stderr(&failed));
+    let refused = run(&server.url, &format!("{source}?pass=hunter2"));
+    assert_exit(&refused, 2);
+    let status = env.run(&["status"]);
+    let status_json = env.run(&["status", "--json"]);
+    let mut texts = vec![stdout(&status), stdout(&status_json)];
+    for output in [&ok, &failed, &refused] {
+        texts.extend([stdout(output), stderr(output)]);
+    }
+    for file in files_under(env.path()) {
+        texts.push(String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned());
+    }
+    for text in texts {
+        for secret in SECRETS {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+        }
+    }
+}
