@@ -337,3 +337,48 @@ fn issue_9_query_values_of_urls_are_masked_unless_known_harmless() {
         }
     }
 }
+
+// See: issue 9 (a name holding a terminal escape sequence was echoed raw inside a database error).
+#[test]
+fn issue_9_control_characters_in_messages_are_printed_escaped() {
+    const RED: &str = "\x1b[31m";
+    let raw_free = |what: &str, text: &str| {
+        assert!(!text.contains('\x1b'), "{what} holds a raw escape:\n{}", text.escape_debug());
+        assert!(text.contains("\\u{1b}[31m"), "{what} does not show the escape:\n{}", text.escape_debug());
+    };
+    let db = seeded_db("ctrl");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let url = db.url();
+
+    // The server's error names a database that does not exist.
+    let mut missing = url::Url::parse(&url).unwrap();
+    missing.set_path("/%1B%5B31mnodb");
+    let output =
+        env.run(&["run", "--vendor-url", &server.url, "--source-url", missing.as_str(), "--warehouse-url", &url]);
+    assert_exit(&output, 1);
+    assert_one_error_line(&output);
+    raw_free("stderr", &stderr(&output));
+
+    // A schema that does not exist, named by the tool's message and the server's.
+    let mut args = hand_written_run(&server.url, &url);
+    let table = format!("{RED}nope.t");
+    args.extend(["--warehouse-table", &table]);
+    let output = env.run(&args);
+    assert_exit(&output, 1);
+    assert_one_error_line(&output);
+    raw_free("stderr", &stderr(&output));
+    raw_free("status", &stdout(&env.run(&["status"])));
+
+    // A usage error repeats the argument; on a terminal (`script` gives the
+    // binary one) clap wrote it as given, escape sequence and bell included.
+    let terminal = std::process::Command::new("script")
+        .args(["-qec", "\"$VM_BIN\" run \"$VM_ARG\"", "/dev/null"])
+        .env("VM_BIN", bin())
+        .env("VM_ARG", format!("--{RED}bad\x07"))
+        .output()
+        .unwrap();
+    let text = stdout(&terminal);
+    assert!(text.contains("unexpected argument"), "{}", text.escape_debug());
+    assert!(!text.contains(['\x1b', '\x07']), "a raw control character reached the terminal:\n{}", text.escape_debug());
+}
