@@ -39,10 +39,10 @@ pub enum ConnectCause {
     Driver(#[from] postgres::Error),
     /// The `sslrootcert` file can't be used.
     #[error("sslrootcert {0}")]
-    RootCert(#[source] PemError),
+    RootCert(#[source] Box<PemError>),
     /// TLS could not be set up.
     #[error("setting up TLS failed")]
-    Tls(#[source] rustls::Error),
+    Tls(#[source] Box<rustls::Error>),
     /// The runtime that drives a streaming connection could not start.
     #[error("starting the connection's runtime failed: {0}")]
     Runtime(String),
@@ -242,7 +242,7 @@ fn rustls_connector(root_cert: Option<&Path>) -> Result<MakeRustlsConnect, Conne
     let mut roots = rustls::RootCertStore::empty();
     match root_cert {
         Some(path) => {
-            let certificates = pem::read_certificates(path).map_err(ConnectCause::RootCert)?;
+            let certificates = pem::read_certificates(path).map_err(|e| ConnectCause::RootCert(Box::new(e)))?;
             roots.add_parsable_certificates(certificates.der);
         }
         None => {
@@ -252,7 +252,7 @@ fn rustls_connector(root_cert: Option<&Path>) -> Result<MakeRustlsConnect, Conne
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(ConnectCause::Tls)?
+        .map_err(|e| ConnectCause::Tls(Box::new(e)))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
