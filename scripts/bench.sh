@@ -199,7 +199,8 @@ generate_fixture() {
   psql_admin -tc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 || psql_admin -c "CREATE DATABASE $db"
   # No expected.json while generating: an interrupted generation is never taken for a cached one.
   rm -f "$fixtures/expected.json" "$DIR/$label/vendor.tsv"
-  "$BIN" fixtures generate --source-url "$src" --out-dir "$fixtures" "$@" > "$DIR/$label/generate.json"
+  # --force: the database is the bench's own, and may hold tables an older binary made without its mark.
+  "$BIN" fixtures generate --force --source-url "$src" --out-dir "$fixtures" "$@" > "$DIR/$label/generate.json"
   marker="vm-bench fixtures $(realpath "$fixtures") $(md5sum < "$fixtures/expected.json" | cut -c1-32)"
   psql_admin -c "COMMENT ON DATABASE $db IS '$marker'"
 }

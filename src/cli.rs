@@ -69,8 +69,11 @@ pub enum FixturesCommand {
     /// --out-dir, plus expected.json with the planted counts.
     ///
     /// DROPS and recreates both tables in that database, and deletes old
-    /// page-*.json files in --out-dir. The default size mirrors the real
-    /// vendor: 152 pages (151,677 entries) and 1,000,000 of our users.
+    /// page-*.json files in --out-dir. Tables it did not make itself (it
+    /// marks its own with a comment) are left alone and the command fails
+    /// with exit 2 before writing anything, unless --force is given. The
+    /// default size mirrors the real vendor: 152 pages (151,677 entries) and
+    /// 1,000,000 of our users.
     Generate(GenerateCommandArgs),
     /// Serve generated vendor pages as the vendor API on a local port, with
     /// knobs for latency and injected faults. Runs until stopped.
@@ -82,8 +85,8 @@ pub enum FixturesCommand {
 /// Arguments of `fixtures generate`.
 #[derive(Debug, Args)]
 pub struct GenerateCommandArgs {
-    /// PostgreSQL database to write our synthetic tables into (their old
-    /// contents are dropped).
+    /// PostgreSQL database to write our synthetic tables into (tables an
+    /// earlier fixtures generate made are dropped; others only with --force).
     #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub source_url: Option<String>,
     /// What to generate.
@@ -99,11 +102,13 @@ pub struct SharedArgs {
     #[arg(long, env = env::VENDOR_API_URL, hide_env_values = true, value_name = "URL")]
     pub vendor_url: Option<String>,
     /// Extra CA certificate(s) (PEM) to trust for an https --vendor-url, on
-    /// top of the system's roots.
+    /// top of the system's roots. Read and checked before anything runs.
     #[arg(long, env = "VENDOR_MATCH_VENDOR_CA_FILE", value_name = "PEM")]
     pub vendor_ca_file: Option<PathBuf>,
     /// Our users' PostgreSQL database (tables "user" and user_practice).
     /// TLS: add ?sslmode=require (verified; &sslrootcert=<PEM> for a private CA).
+    /// Other parameters (connect_timeout, application_name, options, ...) go
+    /// to the driver as written; an unknown one is refused before anything runs.
     #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub source_url: Option<String>,
     /// Warehouse PostgreSQL database that receives the rows (TLS as for --source-url).
@@ -115,7 +120,8 @@ pub struct SharedArgs {
     /// Directory holding one sub-directory per run.
     #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
     pub work_dir: PathBuf,
-    /// The report date, "today" for the active rule (YYYY-MM-DD) [default: 2017-02-02]
+    /// The report date, "today" for the active rule (YYYY-MM-DD, from
+    /// 0001-01-01 to 9999-12-31) [default: 2017-02-02]
     #[arg(long, env = "VENDOR_MATCH_REPORT_DATE", value_name = "DATE")]
     pub report_date: Option<String>,
     /// A user is active when last active within this many days before the

@@ -5,16 +5,17 @@
 //! or `require` / `verify-ca` / `verify-full` (TLS, the server's certificate
 //! verified against `sslrootcert=<PEM file>` when given, else the system's
 //! trusted roots; the host name is checked). Other URL parameters
-//! (`connect_timeout`, `options=-c statement_timeout=...`) pass to the driver.
+//! (`connect_timeout`, `application_name`, `options=-c%20statement_timeout%3D300`)
+//! reach the driver as written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::config::SslMode;
-use rustls_pki_types::pem::PemObject;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use crate::pem::{self, PemError};
 use crate::secret::SecretUrl;
 
 /// A connection that could not be made. Shows the URL with its password masked.
@@ -37,13 +38,11 @@ pub enum ConnectCause {
     #[error(transparent)]
     Driver(#[from] postgres::Error),
     /// The `sslrootcert` file can't be used.
-    #[error("sslrootcert {path} can't be used: {reason}")]
-    RootCert {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    #[error("sslrootcert {0}")]
+    RootCert(#[source] Box<PemError>),
+    /// TLS could not be set up.
+    #[error("setting up TLS failed")]
+    Tls(#[source] Box<rustls::Error>),
     /// The runtime that drives a streaming connection could not start.
     #[error("starting the connection's runtime failed: {0}")]
     Runtime(String),
@@ -55,43 +54,41 @@ pub enum ConnectCause {
 /// How the URL asks for TLS.
 #[derive(Debug, PartialEq)]
 struct TlsRequest {
-    /// The URL without the TLS parameters the driver does not understand.
+    /// The URL without the TLS parameters the driver does not understand;
+    /// every other parameter is kept as written, so that it reaches the
+    /// driver with its meaning (`%20` stays a space, `+` a plus sign).
     conninfo: String,
     verify: bool,
     disable: bool,
     root_cert: Option<PathBuf>,
+    /// Whether the URL sets `connect_timeout` (0 then means no limit, as in libpq).
+    connect_timeout: bool,
 }
 
 fn tls_request(url: &SecretUrl) -> Result<TlsRequest, ConnectCause> {
-    let mut stripped = url.url().clone();
     let mut mode = None;
     let mut root_cert = None;
-    let kept: Vec<(String, String)> = url
-        .url()
-        .query_pairs()
-        .filter_map(|(k, v)| match k.as_ref() {
-            "sslmode" => {
-                mode = Some(v.into_owned());
-                None
+    let mut connect_timeout = false;
+    let mut kept = Vec::new();
+    for param in url.query_params() {
+        match param.key.as_str() {
+            "sslmode" => mode = Some(param.value),
+            "sslrootcert" => root_cert = Some(PathBuf::from(param.value)),
+            key => {
+                connect_timeout |= key == "connect_timeout";
+                kept.push(param.raw);
             }
-            "sslrootcert" => {
-                root_cert = Some(PathBuf::from(v.as_ref()));
-                None
-            }
-            _ => Some((k.into_owned(), v.into_owned())),
-        })
-        .collect();
-    stripped.set_query(None);
-    if !kept.is_empty() {
-        stripped.query_pairs_mut().extend_pairs(kept);
+        }
     }
+    let mut stripped = url.url().clone();
+    stripped.set_query(Some(&kept.join("&")).filter(|query| !query.is_empty()).map(String::as_str));
     let (verify, disable) = match mode.as_deref() {
         None | Some("prefer") | Some("allow") => (false, false),
         Some("disable") => (false, true),
         Some("require") | Some("verify-ca") | Some("verify-full") => (true, false),
         Some(other) => return Err(ConnectCause::SslMode(other.to_string())),
     };
-    Ok(TlsRequest { conninfo: stripped.to_string(), verify, disable, root_cert })
+    Ok(TlsRequest { conninfo: stripped.to_string(), verify, disable, root_cert, connect_timeout })
 }
 
 /// Whether an error means the session broke off (connection lost, or the
@@ -177,21 +174,30 @@ impl StreamingConnection {
 }
 
 /// What both kinds of connection are made from: the driver's configuration
-/// (TLS mode set, connect timeout 10 s unless the URL sets one) and, when
-/// TLS is asked for, the verifying connector.
+/// (TLS mode set; connect timeout 10 s and application name `vendor-match`
+/// unless the URL sets them) and, when TLS is asked for, the verifying connector.
 fn prepare(url: &SecretUrl) -> Result<(tokio_postgres::Config, Option<MakeRustlsConnect>), ConnectCause> {
     let request = tls_request(url)?;
     let mut config: tokio_postgres::Config = request.conninfo.parse()?;
-    if config.get_connect_timeout().is_none() {
+    if !request.connect_timeout {
         config.connect_timeout(Duration::from_secs(10));
     }
-    config.application_name("vendor-match");
+    if config.get_application_name().is_none() {
+        config.application_name("vendor-match");
+    }
     if request.verify {
         config.ssl_mode(SslMode::Require);
         return Ok((config, Some(rustls_connector(request.root_cert.as_deref())?)));
     }
     config.ssl_mode(if request.disable { SslMode::Disable } else { SslMode::Prefer });
     Ok((config, None))
+}
+
+/// Checks, without connecting, that the driver takes every setting of `url`
+/// (known parameters with valid values, a readable `sslrootcert`), so that
+/// a bad one is a configuration error before any work.
+pub fn check(url: &SecretUrl) -> Result<(), ConnectCause> {
+    prepare(url).map(drop)
 }
 
 /// Connects like [`connect`], for streaming.
@@ -236,15 +242,8 @@ fn rustls_connector(root_cert: Option<&Path>) -> Result<MakeRustlsConnect, Conne
     let mut roots = rustls::RootCertStore::empty();
     match root_cert {
         Some(path) => {
-            let reason = |reason: String| ConnectCause::RootCert { path: path.to_path_buf(), reason };
-            let pem = std::fs::read(path).map_err(|e| reason(e.to_string()))?;
-            let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| reason(e.to_string()))?;
-            let (added, _) = roots.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(reason("no certificate in the file".into()));
-            }
+            let certificates = pem::read_certificates(path).map_err(|e| ConnectCause::RootCert(Box::new(e)))?;
+            roots.add_parsable_certificates(certificates.der);
         }
         None => {
             roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
@@ -253,7 +252,7 @@ fn rustls_connector(root_cert: Option<&Path>) -> Result<MakeRustlsConnect, Conne
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectCause::RootCert { path: PathBuf::new(), reason: e.to_string() })?
+        .map_err(|e| ConnectCause::Tls(Box::new(e)))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
@@ -273,6 +272,30 @@ mod tests {
         assert!(r.verify && !r.disable);
         assert_eq!(r.root_cert.as_deref(), Some(Path::new("/ca.pem")));
         assert_eq!(r.conninfo, "postgres://u:p@h:5/db?connect_timeout=3");
+    }
+
+    #[test]
+    fn other_parameters_reach_the_driver_as_written() {
+        let r = request("postgres://h/db?options=-c%20statement_timeout%3D300&sslmode=disable&application_name=a+b");
+        assert_eq!(r.conninfo, "postgres://h/db?options=-c%20statement_timeout%3D300&application_name=a+b");
+    }
+
+    fn config(raw: &str) -> tokio_postgres::Config {
+        prepare(&SecretUrl::parse(raw, &["postgres"]).unwrap()).unwrap().0
+    }
+
+    #[test]
+    fn connect_timeout_of_the_url_wins_and_zero_means_no_limit() {
+        assert_eq!(config("postgres://h/db").get_connect_timeout(), Some(&Duration::from_secs(10)));
+        assert_eq!(config("postgres://h/db?connect_timeout=3").get_connect_timeout(), Some(&Duration::from_secs(3)));
+        // libpq: zero or a negative value waits as long as it takes.
+        assert_eq!(config("postgres://h/db?connect_timeout=0").get_connect_timeout(), None);
+    }
+
+    #[test]
+    fn application_name_of_the_url_wins() {
+        assert_eq!(config("postgres://h/db").get_application_name(), Some("vendor-match"));
+        assert_eq!(config("postgres://h/db?application_name=nightly").get_application_name(), Some("nightly"));
     }
 
     #[test]

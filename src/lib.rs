@@ -41,6 +41,7 @@ pub mod manifest;
 pub mod matching;
 pub mod metrics;
 pub mod model;
+pub mod pem;
 pub mod pipeline;
 pub mod progress;
 pub mod record;

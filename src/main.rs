@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vendor_match::{cli::Cli, cmd, exit};
+use vendor_match::{causes, cli::Cli, cmd, exit};
 
 fn main() -> ExitCode {
     // A bug must still end in one error line, not a panic message and backtrace.
@@ -14,13 +14,19 @@ fn main() -> ExitCode {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        eprintln!("error: internal error (this is a bug in vendor-match): {message}");
+        eprintln!("error: internal error (this is a bug in vendor-match): {}", causes::printable(&message));
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => {
-            let _ = error.print();
-            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        Err(error) if error.use_stderr() => {
+            // A usage error repeats the arguments: escaped, line by line (so without colours).
+            let text = error.render().to_string();
+            eprintln!("{}", text.trim_end().lines().map(causes::printable).collect::<Vec<_>>().join("\n"));
+            return ExitCode::from(2);
+        }
+        Err(help) => {
+            let _ = help.print();
+            return ExitCode::SUCCESS;
         }
     };
     match std::panic::catch_unwind(|| cmd::dispatch(cli)) {

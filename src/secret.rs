@@ -41,8 +41,15 @@ impl SecretUrl {
         &self.0
     }
 
-    /// The URL with its password, and the values of query parameters that
-    /// look like secrets (`password=`, `token=`, `api_key=`, ...), replaced by `****`.
+    /// The `key=value` parameters of the query, in order, each with its text
+    /// as written, so that a caller can pass the ones it keeps on unchanged.
+    pub fn query_params(&self) -> impl Iterator<Item = QueryParam<'_>> {
+        self.0.query().unwrap_or("").split('&').filter(|raw| !raw.is_empty()).map(QueryParam::new)
+    }
+
+    /// The URL with its password, the value of every query parameter but
+    /// the ones known to be harmless ([`HARMLESS_PARAMETERS`]), and any
+    /// fragment replaced by `****`.
     pub fn masked(&self) -> String {
         let mut shown = self.0.clone();
         if shown.password().is_some() {
@@ -50,26 +57,71 @@ impl SecretUrl {
             let _ = shown.set_password(Some("****"));
         }
         if shown.query().is_some() {
-            let pairs: Vec<(String, String)> = self
-                .0
-                .query_pairs()
-                .map(|(k, v)| {
-                    let value = if is_secret_name(&k) { "****".to_string() } else { v.into_owned() };
-                    (k.into_owned(), value)
-                })
-                .collect();
-            shown.query_pairs_mut().clear().extend_pairs(pairs);
+            let params: Vec<String> = self.query_params().map(|param| param.masked()).collect();
+            shown.set_query(Some(&params.join("&")));
+        }
+        if shown.fragment().is_some() {
+            shown.set_fragment(Some("****"));
         }
         shown.to_string()
     }
 }
 
-/// Query parameter names whose values are never shown.
-fn is_secret_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["password", "passwd", "pwd", "token", "secret", "key", "signature", "sig", "auth", "credential"]
-        .iter()
-        .any(|word| name.contains(word))
+/// Query parameters whose values are shown: they say how to connect, never
+/// who may (PostgreSQL's, and the vendor API's `page`). Any other value may
+/// be a secret (`pass=`, `token=`, `sig=`, and names no list foresees) and
+/// is shown as `****`; so is `options`, which can set any server setting.
+pub const HARMLESS_PARAMETERS: [&str; 19] = [
+    "application_name",
+    "channel_binding",
+    "connect_timeout",
+    "dbname",
+    "host",
+    "hostaddr",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "load_balance_hosts",
+    "page",
+    "port",
+    "sslmode",
+    "sslnegotiation",
+    "sslrootcert",
+    "target_session_attrs",
+    "tcp_user_timeout",
+    "user",
+];
+
+/// One parameter of a URL's query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryParam<'a> {
+    /// The parameter as written in the URL (`key=value`, still percent-encoded).
+    pub raw: &'a str,
+    /// The key, percent-decoded.
+    pub key: String,
+    /// The value, percent-decoded (empty when there is no `=`).
+    pub value: String,
+}
+
+impl<'a> QueryParam<'a> {
+    fn new(raw: &'a str) -> QueryParam<'a> {
+        let (key, value) = raw.split_once('=').unwrap_or((raw, ""));
+        // Decoded the way libpq and the driver decode a connection URL: `%XX`
+        // only. A `+` is a plus sign there, not a space as in an HTML form.
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        QueryParam { raw, key: decode(key), value: decode(value) }
+    }
+
+    /// The parameter as shown: as written when harmless, else its value
+    /// (or, without `=`, all of it) as `****`.
+    fn masked(&self) -> String {
+        match self.raw.split_once('=') {
+            Some(_) if HARMLESS_PARAMETERS.contains(&self.key.as_str()) => self.raw.to_string(),
+            Some((key, _)) => format!("{key}=****"),
+            None => "****".to_string(),
+        }
+    }
 }
 
 /// Why a connection URL was refused.
@@ -116,12 +168,31 @@ mod tests {
     }
 
     #[test]
-    fn secret_query_parameters_are_masked() {
-        let url =
-            SecretUrl::parse("postgres://u@db/app?password=s3cret&sslmode=require&api_key=k9", &["postgres"]).unwrap();
-        let shown = url.to_string();
-        assert!(!shown.contains("s3cret") && !shown.contains("k9"), "{shown}");
-        assert!(shown.contains("sslmode=require"), "{shown}");
+    fn every_query_value_but_the_harmless_ones_is_masked() {
+        let raw = "postgres://u@db/app?password=s3cret&sslmode=require&api_key=k9&pass=hunter2&foo=y\
+                   &options=-c%20x%3D1&application_name=nightly&connect_timeout=5&bare";
+        let shown = SecretUrl::parse(raw, &["postgres"]).unwrap().to_string();
+        assert_eq!(
+            shown,
+            "postgres://u@db/app?password=****&sslmode=require&api_key=****&pass=****&foo=****\
+             &options=****&application_name=nightly&connect_timeout=5&****"
+        );
+        let vendor = SecretUrl::parse("https://v.example/v1/users?page=3&sig=abc#token=t", &["https"]).unwrap();
+        assert_eq!(vendor.to_string(), "https://v.example/v1/users?page=3&sig=****#****");
+    }
+
+    #[test]
+    fn query_params_keep_their_text_and_decode_percent_only() {
+        let url = SecretUrl::parse("postgres://h/db?options=-c%20a%3D1&x=a+b&flag", &["postgres"]).unwrap();
+        let params: Vec<(&str, String, String)> = url.query_params().map(|p| (p.raw, p.key, p.value)).collect();
+        assert_eq!(
+            params,
+            [
+                ("options=-c%20a%3D1", "options".into(), "-c a=1".into()),
+                ("x=a+b", "x".into(), "a+b".into()),
+                ("flag", "flag".into(), String::new())
+            ]
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::MemoryBudget;
 use crate::cli::SharedArgs;
+use crate::db::{self, ConnectCause};
+use crate::fixtures::FixtureError;
 use crate::key::KeyField;
+use crate::pem::{self, PemError};
 use crate::secret::{SecretUrl, SecretUrlError};
 use crate::table::TableName;
 
@@ -25,8 +28,8 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: &'static str,
     },
-    /// A date that is not YYYY-MM-DD.
-    #[error("invalid date `{input}` for --{flag}: expected YYYY-MM-DD")]
+    /// A date that is not YYYY-MM-DD, or outside [`FIRST_DATE`]..=[`LAST_DATE`].
+    #[error("invalid date `{input}` for --{flag}: expected YYYY-MM-DD from 0001-01-01 to 9999-12-31")]
     Date {
         /// The option.
         flag: &'static str,
@@ -41,6 +44,25 @@ pub enum ConfigError {
         /// The parse failure.
         #[source]
         source: SecretUrlError,
+    },
+    /// A database URL with a setting the driver can't take (an unknown
+    /// parameter, a bad value, an unusable `sslrootcert`).
+    #[error("invalid connection settings in --{flag}")]
+    Connection {
+        /// The option.
+        flag: &'static str,
+        /// What the driver refused.
+        #[source]
+        source: ConnectCause,
+    },
+    /// A file of CA certificates that can't be used.
+    #[error("--{flag} can't be used")]
+    Certificates {
+        /// The option.
+        flag: &'static str,
+        /// What is wrong with the file.
+        #[source]
+        source: PemError,
     },
     /// A required setting that was not given.
     #[error("missing --{flag} (or the {env} environment variable)")]
@@ -73,6 +95,9 @@ pub enum ConfigError {
     /// No run to act on.
     #[error("{0}")]
     NoRun(String),
+    /// `fixtures generate` refused to replace a table it did not make.
+    #[error(transparent)]
+    NotOurs(FixtureError),
 }
 
 /// The settings of a run, kept in its manifest (never a secret).
@@ -135,6 +160,13 @@ pub struct Environment {
 }
 
 const DEFAULT_REPORT_DATE: &str = "2017-02-02";
+/// The first date accepted: PostgreSQL's `date` goes back to 4713 BC, but
+/// YYYY-MM-DD (and the partition's `_YYYYMMDD` name) has no year 0 or before.
+pub const FIRST_DATE: NaiveDate = NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date");
+/// The last date accepted: the last one with four digits of year. The
+/// active rule's window, [`MAX_ACTIVE_DAYS`] at most before it, stays well
+/// inside the dates the rule computes with.
+pub const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date");
 const DEFAULT_TABLE: &str = "public.platform_user_activity";
 const DEFAULT_MAX_PAGES: u32 = 1_000_000;
 const DEFAULT_LOAD_SESSIONS: u32 = 2;
@@ -166,18 +198,20 @@ impl Connections {
     }
 }
 
-/// Parses the connection URLs and paths of `args`.
+/// Parses the connection URLs and paths of `args`, and reads the vendor's
+/// CA file: whatever is wrong with them fails here, before any work.
 pub fn environment(args: &SharedArgs) -> Result<Environment, ConfigError> {
     let connections = Connections {
         vendor: parse_url("vendor-url", args.vendor_url.as_deref(), &["http", "https"])?,
-        source: parse_url("source-url", args.source_url.as_deref(), &["postgres", "postgresql"])?,
-        warehouse: parse_url("warehouse-url", args.warehouse_url.as_deref(), &["postgres", "postgresql"])?,
+        source: parse_database_url("source-url", args.source_url.as_deref())?,
+        warehouse: parse_database_url("warehouse-url", args.warehouse_url.as_deref())?,
         vendor_ca_pem: match &args.vendor_ca_file {
             None => None,
-            Some(path) => Some(std::fs::read(path).map_err(|e| ConfigError::Invalid {
-                flag: "vendor-ca-file",
-                reason: format!("{} can't be read: {e}", path.display()),
-            })?),
+            Some(path) => Some(
+                pem::read_certificates(path)
+                    .map_err(|source| ConfigError::Certificates { flag: "vendor-ca-file", source })?
+                    .pem,
+            ),
         },
     };
     Ok(Environment { connections, work_dir: args.work_dir.clone(), output: args.output.clone(), quiet: args.quiet })
@@ -189,6 +223,16 @@ pub fn parse_url(flag: &'static str, raw: Option<&str>, schemes: &[&str]) -> Res
         None => Ok(None),
         Some(raw) => SecretUrl::parse(raw, schemes).map(Some).map_err(|source| ConfigError::Url { flag, source }),
     }
+}
+
+/// Parses an optional PostgreSQL URL flag, and checks that the driver takes
+/// every setting in it (without connecting).
+pub fn parse_database_url(flag: &'static str, raw: Option<&str>) -> Result<Option<SecretUrl>, ConfigError> {
+    let url = parse_url(flag, raw, &["postgres", "postgresql"])?;
+    if let Some(url) = &url {
+        db::check(url).map_err(|source| ConfigError::Connection { flag, source })?;
+    }
+    Ok(url)
 }
 
 /// Settings for a new run: every option not given takes its default.
@@ -311,9 +355,12 @@ pub fn parse_size(raw: &str) -> Result<u64, &'static str> {
     Ok(bytes as u64)
 }
 
-/// Parses a YYYY-MM-DD date.
+/// Parses a YYYY-MM-DD date from [`FIRST_DATE`] to [`LAST_DATE`].
 pub fn parse_date(flag: &'static str, raw: &str) -> Result<NaiveDate, ConfigError> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| ConfigError::Date { flag, input: raw.to_string() })
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .ok()
+        .filter(|date| (FIRST_DATE..=LAST_DATE).contains(date))
+        .ok_or_else(|| ConfigError::Date { flag, input: raw.to_string() })
 }
 
 /// Parses `--match-on`: a comma-separated, non-empty list of distinct key fields.
@@ -415,6 +462,23 @@ mod tests {
         assert!(parse_date("report-date", "2017-02-02").is_ok());
         assert!(parse_date("report-date", "02/02/2017").is_err());
         assert!(parse_date("report-date", "2017-02-30").is_err());
+    }
+
+    #[test]
+    fn dates_need_four_digits_of_year_from_year_1() {
+        assert_eq!(parse_date("report-date", "0001-01-01").unwrap(), FIRST_DATE);
+        assert_eq!(parse_date("report-date", "9999-12-31").unwrap(), LAST_DATE);
+        for raw in ["0000-12-31", "-0001-01-01", "+10000-01-01", "10000-01-01"] {
+            assert!(parse_date("report-date", raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_active_window_of_the_first_date_is_computed() {
+        // The rule takes the widest window before the first date without overflow.
+        let rule = crate::activity::ActiveRule::new(FIRST_DATE, MAX_ACTIVE_DAYS);
+        let day = crate::record::field::days_from_date(FIRST_DATE - chrono::Days::new(u64::from(MAX_ACTIVE_DAYS)));
+        assert!(rule.is_active(Some(day)) && !rule.is_active(Some(day - 1)));
     }
 
     #[test]

@@ -8,15 +8,23 @@ fn table_exists(db: &TestDb) -> bool {
     db.client().query_one("SELECT to_regclass('public.platform_user_activity') IS NOT NULL", &[]).unwrap().get(0)
 }
 
+/// `run` with `extra` (which replaces a default URL it names) exits 2 with
+/// one `error:` line holding `mention`, before any run or connection.
 fn assert_config_error(env: &TestEnv, db: &TestDb, extra: &[&str], mention: &str) {
     let url = db.url();
-    let mut args =
-        vec!["run", "--vendor-url", "http://127.0.0.1:9/v1/users", "--source-url", &url, "--warehouse-url", &url];
+    let defaults = [("--vendor-url", "http://127.0.0.1:9/v1/users"), ("--source-url", &url), ("--warehouse-url", &url)];
+    let mut args = vec!["run"];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend(extra);
     let output = env.run(&args);
     assert_exit(&output, 2);
     assert_one_error_line(&output);
     assert!(stderr(&output).contains(mention), "want {mention:?} in\n{}", stderr(&output));
+    assert!(!stderr(&output).contains("cannot be used multiple times"), "{}", stderr(&output));
     assert!(!env.work_dir().exists(), "no run is created for a bad configuration");
     assert!(!table_exists(db), "warehouse untouched");
 }
@@ -30,6 +38,33 @@ fn bad_size_date_url_or_field_exits_2_with_one_clear_line() {
     assert_config_error(&env, &db, &["--match-on", "lastname,zip"], "zip");
     assert_config_error(&env, &db, &["--warehouse-url", "postgres://u:pw@[::1"], "--warehouse-url");
     assert_config_error(&env, &db, &["--vendor-url", "ftp://vendor/v1"], "--vendor-url");
+}
+
+// See: issue 9, item 8 (these exited 1, or failed in the load after extract and match).
+#[test]
+fn issue_9_bad_url_options_ca_files_and_report_dates_exit_2_before_anything_runs() {
+    let db = TestDb::new("config9");
+    let env = TestEnv::new();
+    let url = db.url();
+    let with = |query: &str| format!("{url}?{query}");
+    assert_config_error(&env, &db, &["--warehouse-url", &with("sslmode=maybe")], "sslmode");
+    assert_config_error(&env, &db, &["--source-url", &with("connect_timeout=soon")], "connect_timeout");
+    assert_config_error(&env, &db, &["--warehouse-url", &with("no_such_option=1")], "no_such_option");
+    let missing_ca = with("sslmode=verify-full&sslrootcert=/nonexistent/ca.pem");
+    assert_config_error(&env, &db, &["--source-url", &missing_ca], "sslrootcert");
+
+    let garbage = env.path().join("garbage.pem");
+    let bad_pem = env.path().join("bad.pem");
+    std::fs::write(&garbage, "this is not a certificate\n").unwrap();
+    std::fs::write(&bad_pem, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+    for file in [&garbage, &bad_pem] {
+        assert_config_error(&env, &db, &["--vendor-ca-file", file.to_str().unwrap()], "--vendor-ca-file");
+    }
+
+    // PostgreSQL's date and the tool's YYYY-MM-DD hold 0001-01-01 to 9999-12-31.
+    for date in ["0000-01-01", "-0001-01-01", "+10000-01-01"] {
+        assert_config_error(&env, &db, &[&format!("--report-date={date}")], &format!("`{date}`"));
+    }
 }
 
 #[test]
@@ -212,4 +247,138 @@ fn a_work_dir_that_cannot_be_read_exits_1_naming_it() {
         assert_one_error_line(&output);
         assert!(stderr(&output).contains("work-is-a-file"), "{}", stderr(&output));
     }
+}
+
+// See: issue 9, item 7 (`fixtures generate` replaced the 8 rows of the database it was pointed at).
+#[test]
+fn issue_9_fixtures_generate_refuses_to_drop_tables_it_did_not_make_without_force() {
+    let db = seeded_db("fxguard");
+    let env = TestEnv::new();
+    let pages = env.path().join("pages");
+    std::fs::create_dir(&pages).unwrap();
+    std::fs::write(pages.join("page-000001.json"), "kept").unwrap();
+    let generate = |extra: &[&str]| {
+        env.command(&["fixtures", "generate", "--users", "10", "--page-size", "5", "--out-dir"])
+            .arg(&pages)
+            .args(extra)
+            .env("SOURCE_DATABASE_URL", db.url())
+            .output()
+            .unwrap()
+    };
+    let users = || -> i64 { db.client().query_one("SELECT count(*) FROM \"user\"", &[]).unwrap().get(0) };
+    let seeded = users();
+    assert!(seeded > 0);
+
+    let refused = generate(&[]);
+    assert_exit(&refused, 2);
+    assert_one_error_line(&refused);
+    assert_eq!(stderr(&refused).lines().count(), 1, "one line:\n{}", stderr(&refused));
+    let err = stderr(&refused);
+    assert!(err.contains("user") && err.contains("--force"), "{err}");
+    assert_eq!(users(), seeded, "the rows were replaced");
+    assert_eq!(std::fs::read_to_string(pages.join("page-000001.json")).unwrap(), "kept", "the out dir was touched");
+
+    // A table of the other name is refused too.
+    db.client().batch_execute("DROP TABLE \"user\"").unwrap();
+    let refused = generate(&[]);
+    assert_exit(&refused, 2);
+    assert!(stderr(&refused).contains("user_practice"), "{}", stderr(&refused));
+
+    assert_exit(&generate(&["--force"]), 0);
+    assert_eq!(users(), 10);
+    // Tables it made itself are replaced without --force.
+    let again = env
+        .command(&["fixtures", "generate", "--users", "12", "--page-size", "5", "--out-dir"])
+        .arg(&pages)
+        .env("SOURCE_DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    assert_exit(&again, 0);
+    assert_eq!(users(), 12);
+}
+
+// See: issue 9 (query values were masked by a list of names: `?pass=` was kept in the manifest).
+#[test]
+fn issue_9_query_values_of_urls_are_masked_unless_known_harmless() {
+    const SECRETS: [&str; 4] = ["hunter2", "tok-x9", "foo-y7", "pw-z5"];
+    let db = seeded_db("qmask");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let query = "pass=hunter2&token=tok-x9&foo=foo-y7";
+    let source = db.url();
+    let warehouse = format!("{}?password=pw-z5&application_name=vm-qmask", db.url());
+    let run = |vendor: &str, source: &str| {
+        env.command(&["run", "--quiet", "--max-reject-ratio", "0.5", "--max-retries", "0"])
+            .env("VENDOR_API_URL", vendor)
+            .env("SOURCE_DATABASE_URL", source)
+            .env("WAREHOUSE_DATABASE_URL", &warehouse)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&format!("{}?{query}", server.url), &source);
+    assert_exit(&ok, 0);
+    let failed = run(&format!("http://127.0.0.1:9/v1?{query}"), &source);
+    assert_exit(&failed, 1);
+    assert!(stderr(&failed).contains("pass=****&token=****&foo=****"), "{}", stderr(&failed));
+    let refused = run(&server.url, &format!("{source}?pass=hunter2"));
+    assert_exit(&refused, 2);
+    let status = env.run(&["status"]);
+    let status_json = env.run(&["status", "--json"]);
+    let mut texts = vec![stdout(&status), stdout(&status_json)];
+    for output in [&ok, &failed, &refused] {
+        texts.extend([stdout(output), stderr(output)]);
+    }
+    for file in files_under(env.path()) {
+        texts.push(String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned());
+    }
+    for text in texts {
+        for secret in SECRETS {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+        }
+    }
+}
+
+// See: issue 9 (a name holding a terminal escape sequence was echoed raw inside a database error).
+#[test]
+fn issue_9_control_characters_in_messages_are_printed_escaped() {
+    const RED: &str = "\x1b[31m";
+    let raw_free = |what: &str, text: &str| {
+        assert!(!text.contains('\x1b'), "{what} holds a raw escape:\n{}", text.escape_debug());
+        assert!(text.contains("\\u{1b}[31m"), "{what} does not show the escape:\n{}", text.escape_debug());
+    };
+    let db = seeded_db("ctrl");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let url = db.url();
+
+    // The server's error names a database that does not exist.
+    let mut missing = url::Url::parse(&url).unwrap();
+    missing.set_path("/%1B%5B31mnodb");
+    let output =
+        env.run(&["run", "--vendor-url", &server.url, "--source-url", missing.as_str(), "--warehouse-url", &url]);
+    assert_exit(&output, 1);
+    assert_one_error_line(&output);
+    raw_free("stderr", &stderr(&output));
+
+    // A schema that does not exist, named by the tool's message and the server's.
+    let mut args = hand_written_run(&server.url, &url);
+    let table = format!("{RED}nope.t");
+    args.extend(["--warehouse-table", &table]);
+    let output = env.run(&args);
+    assert_exit(&output, 1);
+    assert_one_error_line(&output);
+    raw_free("stderr", &stderr(&output));
+    raw_free("status", &stdout(&env.run(&["status"])));
+
+    // A usage error repeats the argument; on a terminal (`script` gives the
+    // binary one) clap wrote it as given, escape sequence and bell included.
+    let terminal = std::process::Command::new("script")
+        .args(["-qec", "\"$VM_BIN\" run \"$VM_ARG\"", "/dev/null"])
+        .env("VM_BIN", bin())
+        .env("VM_ARG", format!("--{RED}bad\x07"))
+        .output()
+        .unwrap();
+    let text = stdout(&terminal);
+    assert!(text.contains("unexpected argument"), "{}", text.escape_debug());
+    assert!(!text.contains(['\x1b', '\x07']), "a raw control character reached the terminal:\n{}", text.escape_debug());
 }

@@ -38,6 +38,7 @@ pub const FLOORS: &[(&str, &[&str])] = &[
             "src/key.rs",
             "src/metrics.rs",
             "src/model.rs",
+            "src/pem.rs",
             "src/record/",
             "src/secret.rs",
             "src/table.rs",

@@ -121,3 +121,75 @@ fn a_table_in_the_way_of_the_staging_table_is_left_alone() {
         db.client().query_one("SELECT note FROM platform_user_activity_20170202_loading", &[]).unwrap().get(0);
     assert_eq!(note, "mine");
 }
+
+/// A login role made for one test (roles are cluster-wide: the name is
+/// unique), dropped at the end. Declare it before the database it is granted
+/// rights in, so that the database is dropped first.
+struct TestRole {
+    name: String,
+}
+
+impl TestRole {
+    fn new(prefix: &str) -> TestRole {
+        let name = format!("vmt_{prefix}_{}_{:08x}", std::process::id(), fastrand::u32(..));
+        let mut admin = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap();
+        admin.batch_execute(&format!("CREATE ROLE \"{name}\" LOGIN")).unwrap();
+        TestRole { name }
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{}\"", self.name));
+        }
+    }
+}
+
+// See: issue 9, item 6 (the load ran CREATE TABLE IF NOT EXISTS, which needs CREATE on the schema).
+#[test]
+fn issue_9_a_loader_with_usage_and_select_insert_delete_only_loads_a_plain_table() {
+    let role = TestRole::new("loader");
+    let db = seeded_db("leastpriv");
+    db.client()
+        .batch_execute(&format!(
+            "CREATE SCHEMA dw;
+             {ddl};
+             INSERT INTO dw.platform_user_activity (report_date, run_id, match_status) VALUES ('2016-12-31', 'old', 'matched');
+             REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+             GRANT USAGE ON SCHEMA dw TO \"{role}\";
+             GRANT SELECT, INSERT, DELETE ON dw.platform_user_activity TO \"{role}\";",
+            ddl = PLAIN_DDL.replace("CREATE TABLE platform_user_activity", "CREATE TABLE dw.platform_user_activity"),
+            role = role.name,
+        ))
+        .unwrap();
+    let mut loader = url::Url::parse(&db.url()).unwrap();
+    loader.set_username(&role.name).unwrap();
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let source = db.url();
+    for _ in 0..2 {
+        let output = env.run(&[
+            "run",
+            "--quiet",
+            "--max-reject-ratio",
+            "0.5",
+            "--vendor-url",
+            &server.url,
+            "--source-url",
+            &source,
+            "--warehouse-url",
+            loader.as_str(),
+            "--warehouse-table",
+            "dw.platform_user_activity",
+        ]);
+        assert_exit(&output, 0);
+    }
+    assert_rows_eq(&warehouse_rows(&db, "dw.platform_user_activity", "2017-02-02"), &expected(&db, "2017-02-02"));
+    let others: i64 = db
+        .client()
+        .query_one("SELECT count(*) FROM dw.platform_user_activity WHERE run_id = 'old'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(others, 1, "another date's row was touched");
+}

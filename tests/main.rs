@@ -6,6 +6,8 @@ mod util;
 
 // Exit codes, one `error:` line, help texts, passwords never shown.
 mod cli;
+// Connection URLs reach the server with their meaning unchanged.
+mod connections;
 // Damaged run files: the exact rows or an error naming the file.
 mod damage;
 // Vendor faults retried to the same rows; a failing page, then resume.

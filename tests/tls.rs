@@ -46,6 +46,28 @@ fn databases_over_verified_tls_and_plain_or_untrusted_connections_refused() {
     assert_exit(&untrusted, 1);
     assert_one_error_line(&untrusted);
     assert!(stderr(&untrusted).to_lowercase().contains("certificate"), "{}", stderr(&untrusted));
+
+    // See: issue 9, item 4: `fixtures generate` takes the same URLs as the pipeline.
+    client.batch_execute("CREATE DATABASE fx").unwrap();
+    let fx = format!(
+        "postgres://postgres@127.0.0.1:{}/fx?sslmode=verify-full&sslrootcert={}",
+        cluster.port,
+        ca_path.display()
+    );
+    let out_dir = env.path().join("fixtures");
+    let generated = env
+        .command(&["fixtures", "generate", "--users", "300", "--page-size", "100", "--source-url", &fx, "--out-dir"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_exit(&generated, 0);
+    let mut fx_client = postgres::Client::connect(
+        &format!("host={} port={} user=postgres dbname=fx", cluster.socket_dir().display(), cluster.port),
+        postgres::NoTls,
+    )
+    .unwrap();
+    let users: i64 = fx_client.query_one("SELECT count(*) FROM \"user\"", &[]).unwrap().get(0);
+    assert_eq!(users, 300);
 }
 
 #[test]

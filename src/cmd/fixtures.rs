@@ -1,20 +1,23 @@
 //! `fixtures generate | serve`.
 
-use anyhow::Context;
-
 use crate::cli::FixturesCommand;
+use crate::db;
 use crate::fixtures::FixtureError;
-use crate::settings::{parse_url, ConfigError};
+use crate::settings::{parse_database_url, ConfigError};
 
 /// Runs a fixtures command.
 pub fn execute(command: FixturesCommand) -> anyhow::Result<()> {
     match command {
         FixturesCommand::Generate(args) => {
-            let url = parse_url("source-url", args.source_url.as_deref(), &["postgres", "postgresql"])?
+            let url = parse_database_url("source-url", args.source_url.as_deref())?
                 .ok_or(ConfigError::Missing { flag: "source-url", env: crate::env::SOURCE_DATABASE_URL })?;
             let started = std::time::Instant::now();
-            let summary = crate::fixtures::generate(&args.generate, url.expose())
-                .with_context(|| format!("generating fixtures into {url}"))?;
+            let mut client = db::connect(&url, "source")?;
+            let summary = crate::fixtures::generate(&args.generate, &mut client).map_err(|error| match error {
+                // One line: the table and the flag that would replace it.
+                FixtureError::NotOurs { .. } => anyhow::Error::new(ConfigError::NotOurs(error)),
+                other => anyhow::Error::new(other).context(format!("generating fixtures into {url}")),
+            })?;
             eprintln!(
                 "generated {} vendor entries on {} pages and {} internal users in {:.1} s",
                 summary.vendor_entries,

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::causes;
 use crate::cli::StatusArgs;
 use crate::manifest::{Manifest, StageRecord, StageState};
 use crate::model::Stage;
@@ -103,7 +104,8 @@ fn render(view: &StatusView<'_>) -> String {
             r.peak_rss_bytes.map_or("-".into(), mib)
         ));
         if let Some(error) = &r.error {
-            out.push_str(&format!("           error: {error}\n"));
+            // Written escaped; a manifest from elsewhere is escaped again here.
+            out.push_str(&format!("           error: {}\n", causes::printable(error)));
         }
     }
     match view.next_stage {

@@ -1,6 +1,6 @@
-//! What the warehouse's catalog says about the table: partitioned by report
-//! date or plain, whether its columns take our rows, which partition holds a
-//! date, and whether a leftover staging table is ours.
+//! What the warehouse's catalog says about the table: whether it exists,
+//! partitioned by report date or plain, whether its columns take our rows,
+//! which partition holds a date, and whether a leftover staging table is ours.
 
 use postgres::GenericClient;
 
@@ -36,6 +36,12 @@ pub enum CatalogError {
     /// The table's columns differ from ours.
     #[error(transparent)]
     Mismatch(#[from] TableMismatch),
+}
+
+/// Whether the table exists (any relation of that name, as `CREATE TABLE IF
+/// NOT EXISTS` would see it). Needs USAGE on its schema, nothing more.
+pub fn exists(client: &mut impl GenericClient, table: &TableName) -> Result<bool, postgres::Error> {
+    Ok(client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.quoted()])?.get(0))
 }
 
 /// Checks that every column the tool writes exists with the type it writes

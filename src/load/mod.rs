@@ -1,7 +1,7 @@
 //! Stage 3, load: COPY the match rows into the warehouse, replacing the report date's rows atomically.
 //!
 //! Every load first takes the load lock (loads into one warehouse database
-//! take turns) and creates the table if it is missing. Then, by the table's
+//! take turns) and creates the table if the catalog does not hold it. Then, by the table's
 //! layout ([`catalog::Layout`]):
 //!
 //! - partitioned by report date (the table the tool creates): the rows are
@@ -73,7 +73,13 @@ fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&LOAD_LOCK_KEY])
         .map_err(db_error("waiting for another load", table))?;
-    client.batch_execute(&ddl::create_table(table)).map_err(db_error("creating", table))?;
+    // Only a missing table is created: CREATE needs the CREATE right on the
+    // schema even when the table exists, which a loader of a table its DBA
+    // made need not have (USAGE on the schema and SELECT, INSERT, DELETE on
+    // the table are enough for the rest).
+    if !catalog::exists(&mut client, table).map_err(db_error("looking for", table))? {
+        client.batch_execute(&ddl::create_table(table)).map_err(db_error("creating", table))?;
+    }
     let layout = catalog::inspect(&mut client, table).map_err(|e| match e {
         CatalogError::Db(source) => db_error("reading the catalog of", table)(source),
         CatalogError::Mismatch(mismatch) => LoadError::Mismatch(mismatch),

@@ -180,6 +180,11 @@ impl TlsCluster {
         TlsCluster { dir, bin, port }
     }
 
+    /// The directory of the cluster's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// A plain connection over the cluster's Unix socket, for setting up data.
     pub fn socket_client(&self) -> postgres::Client {
         let conninfo = format!("host={} port={} user=postgres dbname=postgres", self.dir.path().display(), self.port);
