@@ -46,13 +46,7 @@ impl Fixture {
 
     /// The date's rows; none when the table was never made.
     fn rows(&self) -> Vec<WarehouseRow> {
-        let sql = format!("SELECT to_regclass('{TABLE}') IS NOT NULL");
-        let exists: bool = self.db.client().query_one(&sql, &[]).unwrap().get(0);
-        if exists {
-            warehouse_rows(&self.db, TABLE, DATE)
-        } else {
-            Vec::new()
-        }
+        warehouse_rows_on(self, DATE)
     }
 
     fn drop_table(&self) {
@@ -286,4 +280,48 @@ fn random_damage_to_any_file_of_a_run_gives_the_exact_rows_or_an_error_naming_th
     }
     eprintln!("{loaded} damaged runs loaded the exact rows, {refused} were refused");
     assert!(refused >= 30, "most damage must be caught: only {refused} of 60 runs were refused");
+}
+
+#[test]
+fn resume_without_a_run_id_names_an_unreadable_latest_run_and_leaves_the_older_one_alone() {
+    let f = fixture("latest");
+    let env = TestEnv::new();
+    assert_exit(&f.run(&env, &["extract", "--report-date", "2016-01-01"]), 0);
+    let older = run_dir(&env);
+    // Run ids made in the same second still sort by their creation time.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_exit(&f.run(&env, &["extract", "--new"]), 0);
+    let newest = std::fs::read_dir(env.work_dir()).unwrap().map(|e| e.unwrap().path()).find(|p| *p != older).unwrap();
+    let manifest = newest.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replacen("\"attempts\": 1", "\"attempts\": 2", 1)).unwrap();
+
+    let output = f.run(&env, &["resume"]);
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    let newest_id = newest.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains(&format!("the latest run {newest_id} can't be read")), "{err}");
+    assert!(err.contains("--run-id"), "{err}");
+    let status = status_json_of(&env, older.file_name().unwrap().to_str().unwrap());
+    assert_eq!(status["next_stage"], "match", "the older run is left as it was: {status}");
+    assert!(f.rows().is_empty() && warehouse_rows_on(&f, "2016-01-01").is_empty(), "nothing is loaded");
+}
+
+fn status_json_of(env: &TestEnv, id: &str) -> serde_json::Value {
+    let output = env.run(&["status", "--json", "--run-id", id]);
+    assert_exit(&output, 0);
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The rows of `date`; none when the table was never made.
+fn warehouse_rows_on(f: &Fixture, date: &str) -> Vec<WarehouseRow> {
+    if !table_exists(f) {
+        return Vec::new();
+    }
+    warehouse_rows(&f.db, TABLE, date)
+}
+
+fn table_exists(f: &Fixture) -> bool {
+    let sql = format!("SELECT to_regclass('{TABLE}') IS NOT NULL");
+    f.db.client().query_one(&sql, &[]).unwrap().get(0)
 }
