@@ -109,15 +109,17 @@ fn file_bytes(path: &Path) -> f64 {
 }
 
 /// Writes every record to one spill file; with `finish`, publishes it.
-/// Returns seconds and the file's size.
-fn binary_write(records: &Encoded, path: &Path, finish: bool) -> [f64; 2] {
+/// Returns seconds and the file's size; a finished file's record is kept in `finished`.
+fn binary_write(records: &Encoded, path: &Path, finish: bool, finished: &mut Option<SpillFile>) -> [f64; 2] {
     let (secs, written) = timed(|| {
         let mut writer = SpillWriter::create(path, "bench").expect("spill writer");
         for encoded in records.iter() {
             writer.append_encoded(encoded).expect("append");
         }
         if finish {
-            writer.finish().expect("finish").path
+            let file = writer.finish().expect("finish");
+            *finished = Some(file.clone());
+            file.path
         } else {
             drop(writer); // flushes the buffer into <path>.tmp
             atomic::tmp_path(path)
@@ -130,9 +132,9 @@ fn binary_write(records: &Encoded, path: &Path, finish: bool) -> [f64; 2] {
     [secs, size]
 }
 
-fn binary_read(path: &Path, n: usize) -> [f64; 1] {
+fn binary_read(file: &SpillFile, n: usize) -> [f64; 1] {
     let (secs, count) = timed(|| {
-        let mut reader = SpillReader::open(path).expect("open spill file");
+        let mut reader = SpillReader::open(file).expect("open spill file");
         let mut encoded = Vec::new();
         let mut count = 0;
         while reader.next_into(&mut encoded).expect("read spill file") {
@@ -277,11 +279,13 @@ fn main() {
     };
 
     eprintln!("binary spill file...");
-    let [secs, bytes] = median_of(|| binary_write(&records, &binary_path, false));
+    let mut finished = None;
+    let [secs, bytes] = median_of(|| binary_write(&records, &binary_path, false, &mut finished));
     add("binary: append_encoded, dropped (no finish)", secs, bytes);
-    let [secs, binary_bytes] = median_of(|| binary_write(&records, &binary_path, true));
+    let [secs, binary_bytes] = median_of(|| binary_write(&records, &binary_path, true, &mut finished));
+    let finished = finished.expect("a finished spill file");
     add("binary: append_encoded + finish (fsync, rename)", secs, binary_bytes);
-    let [secs] = median_of(|| binary_read(&binary_path, n));
+    let [secs] = median_of(|| binary_read(&finished, n));
     add("binary: SpillReader::next_into (CRC checked)", secs, binary_bytes);
 
     eprintln!("csv run...");
@@ -297,7 +301,7 @@ fn main() {
     add("csv: read_byte_record + parse back to records", secs, csv_bytes);
 
     // Untimed: both files give back every record, byte for byte.
-    let mut reader = SpillReader::open(&binary_path).expect("open spill file");
+    let mut reader = SpillReader::open(&finished).expect("open spill file");
     let mut encoded = Vec::new();
     let mut i = 0;
     while reader.next_into(&mut encoded).expect("read spill file") {

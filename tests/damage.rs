@@ -131,7 +131,8 @@ fn a_manifest_edited_by_hand_is_refused_not_obeyed() {
     assert_exit(&f.run(&env, &["extract"]), 0);
     let manifest_path = run_dir(&env).join("manifest.json");
     let original = std::fs::read(&manifest_path).unwrap();
-    let edits: [(&str, fn(&mut serde_json::Value)); 2] = [
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 2] = [
         ("the vendor files removed", |m| m["extract_output"]["vendor_spills"] = serde_json::json!([])),
         ("an internal file listed twice", |m| {
             let list = m["extract_output"]["internal_spills"].as_array_mut().unwrap();
@@ -194,8 +195,8 @@ fn damage(path: &Path, rng: &mut fastrand::Rng, all: &[PathBuf]) -> String {
         _ => {
             // Another file of the same kind in its place.
             let kind = |p: &Path| p.extension().map(|e| e.to_owned());
-            let other = all.iter().filter(|p| *p != path && kind(p) == kind(path)).nth(0);
-            match other {
+            let others: Vec<&PathBuf> = all.iter().filter(|p| *p != path && kind(p) == kind(path)).collect();
+            match (!others.is_empty()).then(|| others[rng.usize(..others.len())]) {
                 Some(other) => {
                     bytes = std::fs::read(other).unwrap();
                     format!("replaced by {}", other.file_name().unwrap().to_string_lossy())
