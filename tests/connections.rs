@@ -56,20 +56,9 @@ fn issue_9_a_run_with_session_options_in_the_warehouse_url_loads_where_they_say(
     let env = TestEnv::new();
     let source = db.url();
     let warehouse = format!("{}?options=-c%20statement_timeout%3D300%20-c%20search_path%3Ddw", db.url());
-    let output = env.run(&[
-        "run",
-        "--quiet",
-        "--max-reject-ratio",
-        "0.5",
-        "--vendor-url",
-        &server.url,
-        "--source-url",
-        &source,
-        "--warehouse-url",
-        &warehouse,
-        "--warehouse-table",
-        "platform_user_activity",
-    ]);
+    let mut args = hand_written_run_into(&server.url, &source, &warehouse);
+    args.extend(["--warehouse-table", "platform_user_activity"]);
+    let output = env.run(&args);
     assert_exit(&output, 0);
     // The unqualified table was created in the schema the options' search_path names.
     let expected = expected_rows(&vendor_users(&repo("fixtures/vendor")), &internal_users(&db), "2017-02-02", 30);

@@ -31,13 +31,7 @@ impl Fixture {
     /// The binary in `env`, reading the fixture's vendor and database, with a
     /// budget small enough for several spill files a side.
     fn command(&self, env: &TestEnv, args: &[&str]) -> Command {
-        let url = self.db.url();
-        let mut cmd = env.command(args);
-        cmd.args(["--quiet", "--memory-budget", "128KiB"])
-            .env("VENDOR_API_URL", &self.server.url)
-            .env("SOURCE_DATABASE_URL", &url)
-            .env("WAREHOUSE_DATABASE_URL", &url);
-        cmd
+        small_budget_command(env, args, &self.server.url, &self.db.url())
     }
 
     fn run(&self, env: &TestEnv, args: &[&str]) -> Output {

@@ -169,20 +169,10 @@ fn issue_9_a_loader_with_usage_and_select_insert_delete_only_loads_a_plain_table
     let env = TestEnv::new();
     let source = db.url();
     for _ in 0..2 {
-        let output = env.run(&[
-            "run",
-            "--quiet",
-            "--max-reject-ratio",
-            "0.5",
-            "--vendor-url",
-            &server.url,
-            "--source-url",
-            &source,
-            "--warehouse-url",
-            loader.as_str(),
-            "--warehouse-table",
-            "dw.platform_user_activity",
-        ]);
+        let loader = loader.to_string();
+        let mut args = hand_written_run_into(&server.url, &source, &loader);
+        args.extend(["--warehouse-table", "dw.platform_user_activity"]);
+        let output = env.run(&args);
         assert_exit(&output, 0);
     }
     assert_rows_eq(&warehouse_rows(&db, "dw.platform_user_activity", "2017-02-02"), &expected(&db, "2017-02-02"));

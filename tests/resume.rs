@@ -33,13 +33,7 @@ impl Fixture {
     }
 
     fn command(&self, env: &TestEnv, args: &[&str]) -> Command {
-        let url = self.db.url();
-        let mut cmd = env.command(args);
-        cmd.args(["--quiet", "--memory-budget", "128KiB"])
-            .env("VENDOR_API_URL", &self.server.url)
-            .env("SOURCE_DATABASE_URL", &url)
-            .env("WAREHOUSE_DATABASE_URL", &url);
-        cmd
+        small_budget_command(env, args, &self.server.url, &self.db.url())
     }
 
     fn manifest(&self, env: &TestEnv) -> serde_json::Value {

@@ -33,9 +33,25 @@ pub fn hand_written_server() -> Server {
 
 /// `run` over the hand-written data (whose two rejects pass a 0.5 ratio), quiet.
 pub fn hand_written_run<'a>(vendor_url: &'a str, db_url: &'a str) -> Vec<&'a str> {
+    hand_written_run_into(vendor_url, db_url, db_url)
+}
+
+/// The same, loading through another warehouse URL.
+pub fn hand_written_run_into<'a>(vendor_url: &'a str, source_url: &'a str, warehouse_url: &'a str) -> Vec<&'a str> {
     let mut args = vec!["run", "--quiet", "--max-reject-ratio", "0.5", "--vendor-url", vendor_url];
-    args.extend(["--source-url", db_url, "--warehouse-url", db_url]);
+    args.extend(["--source-url", source_url, "--warehouse-url", warehouse_url]);
     args
+}
+
+/// The binary in `env` with every connection in the environment and a
+/// memory budget of 128 KiB (several spill files a side on small data).
+pub fn small_budget_command(env: &TestEnv, args: &[&str], vendor_url: &str, db_url: &str) -> Command {
+    let mut cmd = env.command(args);
+    cmd.args(["--quiet", "--memory-budget", "128KiB"])
+        .env("VENDOR_API_URL", vendor_url)
+        .env("SOURCE_DATABASE_URL", db_url)
+        .env("WAREHOUSE_DATABASE_URL", db_url);
+    cmd
 }
 
 /// Where the test PostgreSQL server is: an admin URL (database `postgres`).
