@@ -57,13 +57,15 @@ impl RowEncoder {
             }
             count += 1;
         }
+        // A reject says whose row it was whenever the id column reads as one.
+        let id_column = || columns[0].parse::<i64>().ok();
         if count != COLUMNS {
-            return Err(RowReject { id: None, reason: format!("expected {COLUMNS} columns, got {count}") });
+            return Err(RowReject { id: id_column(), reason: format!("expected {COLUMNS} columns, got {count}") });
         }
         let mut values = [Value::Null; COLUMNS];
         for (i, column) in columns.iter().enumerate() {
-            values[i] =
-                decode(column.as_bytes(), &mut self.unescaped[i]).map_err(|reason| RowReject { id: None, reason })?;
+            values[i] = decode(column.as_bytes(), &mut self.unescaped[i])
+                .map_err(|reason| RowReject { id: id_column(), reason })?;
         }
         let mut strings: [Option<&str>; COLUMNS] = [None; COLUMNS];
         for (i, string) in strings.iter_mut().enumerate() {
@@ -175,6 +177,9 @@ mod tests {
     #[test]
     fn bad_rows_are_rejects() {
         assert_eq!(encode(b"x\ta").unwrap_err().reason, "expected 8 columns, got 2");
+        assert_eq!(encode(b"5\ta").unwrap_err().id, Some(5), "the id is kept when it reads");
+        let dangling = encode(b"6\ta\\\tb\tc\td\te\tf\t\\N").unwrap_err();
+        assert_eq!((dangling.id, dangling.reason.as_str()), (Some(6), "dangling backslash"));
         let bad_date = encode(b"9\ta\tb\tc\td\te\tf\tinfinity").unwrap_err();
         assert_eq!(bad_date.id, Some(9));
         assert_eq!(encode(b"\\N\ta\tb\tc\td\te\tf\t\\N").unwrap_err().reason, "no usable id");

@@ -148,7 +148,8 @@ pub fn parse_page(body: &[u8], page: u32, memory_cap: u64, key_fields: &[KeyFiel
             for user in &raw.users {
                 match serde_json::from_str::<RawUser<'_>>(user.get()) {
                     Ok(user) => builder.add(user),
-                    Err(e) => builder.reject(None, format!("user is not a valid record: {e}")),
+                    // The id is kept when it can be read: the reject must say whose record it was.
+                    Err(e) => builder.reject(id_alone(user.get()), format!("user is not a valid record: {e}")),
                 }
             }
             raw.total_pages
@@ -248,6 +249,19 @@ fn clean(value: Cow<'_, str>) -> Cow<'_, str> {
     } else {
         value
     }
+}
+
+/// A user's id alone, every other field skipped unread: a value that fails
+/// as text (a lone surrogate escape, say) does not hide whose record it is.
+#[derive(Deserialize)]
+struct IdAlone {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+/// The usable id of a user that did not parse as a whole, if it has one.
+fn id_alone(user: &str) -> Option<i64> {
+    serde_json::from_str::<IdAlone>(user).ok()?.id.as_ref().and_then(id_of)
 }
 
 fn id_of(value: &serde_json::Value) -> Option<i64> {
@@ -374,6 +388,19 @@ mod tests {
         assert_eq!(page.users, 10_000);
         // The estimate holds: the records built stay within it.
         assert!((page.records.len() as u64) < 10_000 * RECORD_OVERHEAD_BYTES + 2 * body.len() as u64);
+    }
+
+    // See: issue 9 (a reject for a lone surrogate carried `id: null`).
+    #[test]
+    fn issue_9_a_reject_for_a_lone_surrogate_in_a_name_carries_the_id() {
+        let body = br#"{"current_page": 1, "total_pages": 1, "users": [
+            {"id": 41, "firstname": "Ann\ud800", "lastname": "B"}, {"id": "42", "lastname": "\udc00x"},
+            {"id": 43, "firstname": "Ok"}]}"#;
+        let page = parse(body).unwrap();
+        assert_eq!(page.users, 1);
+        let rejects: Vec<(Option<i64>, &str)> = page.rejects.iter().map(|r| (r.id, r.reason.as_str())).collect();
+        assert_eq!(rejects.iter().map(|r| r.0).collect::<Vec<_>>(), vec![Some(41), Some(42)], "{rejects:?}");
+        assert!(rejects.iter().all(|r| r.1.contains("hex escape")), "{rejects:?}");
     }
 
     #[test]
