@@ -81,9 +81,10 @@ impl RowEncoder {
             .ok_or_else(|| RowReject { id: None, reason: "no usable id".into() })?;
         let last_active = match strings[7] {
             None => None,
-            Some(date) => Some(field::parse_date(date).ok_or_else(|| RowReject {
+            // Any date PostgreSQL holds is kept as it is, 4714 BC to 5874897 AD and infinity.
+            Some(date) => Some(field::parse_pg_date(date).ok_or_else(|| RowReject {
                 id: Some(id),
-                reason: format!("last_active_date {date:?} is not a date"),
+                reason: format!("last_active_date {date:?} is not a PostgreSQL date"),
             })?),
         };
         out.clear();
@@ -165,6 +166,16 @@ mod tests {
         assert_eq!(key, "o'brien|mary ann|neuro|bon air");
     }
 
+    // See: issue 9 (dates PostgreSQL holds became rejects).
+    #[test]
+    fn issue_9_every_date_postgresql_holds_is_kept() {
+        let date = |text: &str| encode(format!("9\ta\tb\tc\td\te\tf\t{text}").as_bytes()).map(|e| e.2);
+        assert_eq!(date("4714-11-24 BC"), Ok(Some(field::PG_DATE_MIN_DAYS)));
+        assert_eq!(date("5874897-12-31"), Ok(Some(field::PG_DATE_MAX_DAYS)));
+        assert_eq!(date("infinity"), Ok(Some(field::DATE_INFINITY)));
+        assert_eq!(date("-infinity"), Ok(Some(field::DATE_MINUS_INFINITY)));
+    }
+
     #[test]
     fn backslash_and_newline_escapes_decode() {
         let mut buffer = Vec::new();
@@ -180,7 +191,7 @@ mod tests {
         assert_eq!(encode(b"5\ta").unwrap_err().id, Some(5), "the id is kept when it reads");
         let dangling = encode(b"6\ta\\\tb\tc\td\te\tf\t\\N").unwrap_err();
         assert_eq!((dangling.id, dangling.reason.as_str()), (Some(6), "dangling backslash"));
-        let bad_date = encode(b"9\ta\tb\tc\td\te\tf\tinfinity").unwrap_err();
+        let bad_date = encode(b"9\ta\tb\tc\td\te\tf\t2017-02-30").unwrap_err();
         assert_eq!(bad_date.id, Some(9));
         assert_eq!(encode(b"\\N\ta\tb\tc\td\te\tf\t\\N").unwrap_err().reason, "no usable id");
         let not_utf8 = encode(b"9\ta\xff\tb\tc\td\te\tf\t\\N").unwrap_err();

@@ -205,7 +205,10 @@ impl<'k> PageBuilder<'k> {
             None => None,
             Some(text) => match field::parse_date(text) {
                 Some(days) => Some(days),
-                None => return self.reject(Some(id), format!("last_active_date {text:?} is not a date")),
+                None => {
+                    return self
+                        .reject(Some(id), format!("last_active_date {text:?} is not a date in the form YYYY-MM-DD"))
+                }
             },
         };
         let has_nul = self.has_nul;
