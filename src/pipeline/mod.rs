@@ -212,6 +212,10 @@ impl Run {
         let output = extract::extract(&self.dir, &self.manifest.settings, sources, &bars, start == Start::Continue);
         bars.finish();
         let output = output?;
+        // Progress bars are done: a warning line stands on its own on stderr.
+        for line in output.warnings() {
+            eprintln!("warning: {line}");
+        }
         let rows = output.records();
         self.manifest.extract_output = Some(output);
         Ok(rows)
