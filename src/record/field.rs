@@ -353,7 +353,7 @@ mod tests {
             if date.year() > 0 {
                 assert_eq!(date_text(days), date.format("%Y-%m-%d").to_string());
             }
-            date = date + chrono::Duration::days(17);
+            date += chrono::Duration::days(17);
         }
     }
 }
