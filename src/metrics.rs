@@ -42,47 +42,49 @@ fn status_kib(field: &str) -> Option<u64> {
 /// What the sampling thread and its owner share.
 #[derive(Default)]
 struct Samples {
-    /// The largest `VmRSS` read, and whether the thread should stop.
-    state: Mutex<(u64, bool)>,
+    state: Mutex<Sampled>,
     wake: Condvar,
+}
+
+#[derive(Default)]
+struct Sampled {
+    /// The largest `VmRSS` read.
+    largest: u64,
+    /// Set when the owner is done: the thread ends.
+    stopped: bool,
 }
 
 impl Samples {
     fn largest(&self) -> u64 {
-        self.state.lock().map_or(0, |s| s.0)
+        self.state.lock().map_or(0, |s| s.largest)
     }
 
     fn see(&self, rss: u64) {
         if let Ok(mut state) = self.state.lock() {
-            state.0 = state.0.max(rss);
+            state.largest = state.largest.max(rss);
         }
     }
 
-    /// Samples until stopped.
+    /// Reads `VmRSS` every [`SAMPLE_EVERY`] until stopped.
     fn run(&self) {
-        let Ok(mut state) = self.state.lock() else { return };
-        while !state.1 {
-            drop(state);
+        loop {
             if let Some(rss) = rss_bytes() {
                 self.see(rss);
             }
-            state = match self.state.lock() {
-                Ok(state) => state,
-                Err(_) => return,
-            };
-            if state.1 {
+            let Ok(state) = self.state.lock() else { return };
+            if state.stopped {
                 return;
             }
-            state = match self.wake.wait_timeout(state, SAMPLE_EVERY) {
-                Ok((state, _)) => state,
-                Err(_) => return,
-            };
+            match self.wake.wait_timeout(state, SAMPLE_EVERY) {
+                Ok((state, _)) if !state.stopped => {}
+                _ => return,
+            }
         }
     }
 
     fn stop(&self) {
         if let Ok(mut state) = self.state.lock() {
-            state.1 = true;
+            state.stopped = true;
         }
         self.wake.notify_all();
     }
