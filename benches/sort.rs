@@ -6,7 +6,7 @@
 //! Records are generated on the fly (see `common`) and pushed as they come,
 //! as extract pushes them. Every repetition runs in a fresh process of this
 //! bench (`--case KIND PARAM RECORDS`), so its peak RSS (the kernel's
-//! high-water mark, reset at its start) is the sorter's own plus the
+//! high-water mark of that process) is the sorter's own plus the
 //! process's baseline (`base RSS`), not what an earlier case left in the
 //! allocator. Each case, timed from the first record generated to the last
 //! one read back:
@@ -36,7 +36,7 @@ use std::time::Instant;
 
 use common::{checksum_step, median_of, mib, rss_now_bytes, scratch_dir, sort_key_of, thousands, Generator, Table};
 use vendor_match::budget::MAX_FAN_IN;
-use vendor_match::metrics::{peak_rss_bytes, reset_peak_rss};
+use vendor_match::metrics::process_peak_rss_bytes;
 use vendor_match::record::RecordBuf;
 use vendor_match::sort::merge::merge;
 use vendor_match::sort::Sorter;
@@ -99,7 +99,6 @@ fn generate_only(n: u64) -> f64 {
 fn vendor_match_sort(n: u64, budget: u64, dir: &Path) -> Outcome {
     let mut generator = Generator::new();
     let mut buf = RecordBuf::default();
-    reset_peak_rss();
     let base_rss = rss_now_bytes();
     let start = Instant::now();
     let mut sorter: Sorter = Sorter::new(dir, "bench", budget).expect("sorter");
@@ -117,7 +116,7 @@ fn vendor_match_sort(n: u64, budget: u64, dir: &Path) -> Outcome {
         merger.advance().expect("advance");
     }
     let merge_secs = merging.elapsed().as_secs_f64();
-    let peak_rss = peak_rss_bytes().unwrap_or(0);
+    let peak_rss = process_peak_rss_bytes().unwrap_or(0);
     assert_eq!(check.count, n, "vendor-match returned {} of {n} records", check.count);
     Outcome { spill_secs, merge_secs, files: stats.files_written, base_rss, peak_rss, checksum: check.checksum }
 }
@@ -166,7 +165,6 @@ impl extsort::Sortable for Item {
 fn extsort_sort(n: u64, segment: usize, dir: &Path) -> Outcome {
     let mut generator = Generator::new();
     let mut buf = RecordBuf::default();
-    reset_peak_rss();
     let base_rss = rss_now_bytes();
     let start = Instant::now();
     let items = (0..n).map(|i| {
@@ -189,7 +187,7 @@ fn extsort_sort(n: u64, segment: usize, dir: &Path) -> Outcome {
         check.see(item.expect("extsort item").sort_key());
     }
     let merge_secs = merging.elapsed().as_secs_f64();
-    let peak_rss = peak_rss_bytes().unwrap_or(0);
+    let peak_rss = process_peak_rss_bytes().unwrap_or(0);
     assert_eq!(check.count, n, "extsort returned {} of {n} records", check.count);
     Outcome { spill_secs, merge_secs, files, base_rss, peak_rss, checksum: check.checksum }
 }
@@ -207,7 +205,7 @@ fn run_child(case: &[String]) {
             merge_secs: 0.0,
             files: 0,
             base_rss: rss_now_bytes(),
-            peak_rss: peak_rss_bytes().unwrap_or(0),
+            peak_rss: process_peak_rss_bytes().unwrap_or(0),
             checksum: 0,
         },
         "vendor-match" => vendor_match_sort(n, param << 20, dir.path()),

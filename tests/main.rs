@@ -14,6 +14,8 @@ mod damage;
 mod faults;
 // The warehouse table: date partitions, a plain table, tables not ours.
 mod load;
+// Data quality at the sources: vendor paging, dates, rejects (issue 9).
+mod quality;
 // Peak memory under --memory-budget + 48 MiB.
 mod memory;
 // Crash consistency: failpoints, kill -9, broken database connections.

@@ -95,6 +95,20 @@ impl ExtractOutput {
         self.vendor_users + self.internal_users
     }
 
+    /// What is worth a warning line when extract ends, one line each: data
+    /// the run kept but a person should look at.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.fetch.empty_pages > 0 {
+            lines.push(format!(
+                "the vendor answered {} page(s) with no users (its last page, or pages past the end: \
+                 the listing shrank while paging)",
+                self.fetch.empty_pages
+            ));
+        }
+        lines
+    }
+
     /// Points every spill file at `dir`, the extract directory as reached now.
     pub fn rebase(&mut self, dir: &Path) {
         let vendor = self.vendor_spills.iter_mut().chain(self.vendor_drop_spills.iter_mut());

@@ -29,7 +29,8 @@ pub fn tuple_to_json(tuple: &[u8]) -> Option<Value> {
         let value = match field::value(encoded) {
             None => Value::Null,
             Some(bytes) => match sql_type.split_whitespace().next() {
-                Some("date") => Value::from(field::date_from_days(field::date_days(encoded)?)?.to_string()),
+                // As PostgreSQL writes it: years past 9999, BC and infinity included.
+                Some("date") => Value::from(field::date_text(field::date_days(encoded)?)),
                 Some("bigint") => Value::from(field::int8(encoded)?),
                 Some("boolean") => Value::from(bytes.first()? != &0),
                 _ => Value::from(std::str::from_utf8(bytes).ok()?),

@@ -125,7 +125,7 @@ impl Run {
     pub fn run_stage(&mut self, stage: Stage, start: Start) -> Result<(), PipelineError> {
         self.check_ready(stage)?;
         self.begin(stage)?;
-        metrics::reset_peak_rss();
+        let peak = metrics::PeakSampler::start();
         let started = Instant::now();
         let rows = match stage {
             Stage::Extract => self.extract(start),
@@ -133,7 +133,7 @@ impl Run {
             Stage::Load => self.load_alone(),
             Stage::Report => self.report(started),
         };
-        self.end(stage, started.elapsed(), rows)
+        self.end(stage, started.elapsed(), peak.peak_bytes(), rows)
     }
 
     /// Match, with load fed its segments as they are published.
@@ -144,7 +144,8 @@ impl Run {
             (self.dir.clone(), self.manifest.settings.clone(), self.extract_output()?.clone());
         self.begin(Stage::Match)?;
         self.begin(Stage::Load)?;
-        metrics::reset_peak_rss();
+        // One sampler for both: they run at once, so each one's peak is the process's while it ran.
+        let peak = metrics::PeakSampler::start();
         let bars = MatchLoadBars::new(self.env.quiet, extracted.records());
         let feed = Arc::new(SegmentFeed::open());
         let to_load = Arc::clone(&feed);
@@ -157,7 +158,7 @@ impl Run {
             bars.records.finish_and_clear();
             // Match is complete (or failed) while the load goes on: a crash
             // from here on resumes with the load alone.
-            let match_ended = self.end_match(matched, started.elapsed());
+            let match_ended = self.end_match(matched, started.elapsed(), peak.peak_bytes());
             let (loaded, load_time) =
                 load.join().unwrap_or_else(|_| (Err(Bug::new("the load thread panicked").into()), started.elapsed()));
             (match_ended, loaded, load_time)
@@ -165,18 +166,23 @@ impl Run {
         bars.bytes.finish_and_clear();
         match_ended?;
         let rows = self.keep_load(loaded);
-        self.end(Stage::Load, load_time, rows)
+        self.end(Stage::Load, load_time, peak.peak_bytes(), rows)
     }
 
     /// Records how match ended; when it failed, the load that only waited
     /// for its rows did not run: it goes back to pending.
-    fn end_match(&mut self, matched: Result<MatchOutput, StageError>, elapsed: Duration) -> Result<(), PipelineError> {
+    fn end_match(
+        &mut self,
+        matched: Result<MatchOutput, StageError>,
+        elapsed: Duration,
+        peak_rss_bytes: Option<u64>,
+    ) -> Result<(), PipelineError> {
         let failed = matched.is_err();
         let rows = self.keep_match(matched);
         if failed {
             *self.manifest.stage_mut(Stage::Load) = Default::default();
         }
-        self.end(Stage::Match, elapsed, rows)
+        self.end(Stage::Match, elapsed, peak_rss_bytes, rows)
     }
 
     fn match_alone(&mut self) -> Result<u64, StageError> {
@@ -207,6 +213,10 @@ impl Run {
         let output = extract::extract(&self.dir, &self.manifest.settings, sources, &bars, start == Start::Continue);
         bars.finish();
         let output = output?;
+        // Progress bars are done: a warning line stands on its own on stderr.
+        for line in output.warnings() {
+            eprintln!("warning: {line}");
+        }
         let rows = output.records();
         self.manifest.extract_output = Some(output);
         Ok(rows)
@@ -262,13 +272,19 @@ impl Run {
         self.save()
     }
 
-    /// Records how `stage` ended and saves the manifest; a failure names the
-    /// command that continues the run.
-    fn end(&mut self, stage: Stage, elapsed: Duration, result: Result<u64, StageError>) -> Result<(), PipelineError> {
+    /// Records how `stage` ended, with its time and peak memory, and saves
+    /// the manifest; a failure names the command that continues the run.
+    fn end(
+        &mut self,
+        stage: Stage,
+        elapsed: Duration,
+        peak_rss_bytes: Option<u64>,
+        result: Result<u64, StageError>,
+    ) -> Result<(), PipelineError> {
         let record = self.manifest.stage_mut(stage);
         record.elapsed_secs = Some(elapsed.as_secs_f64());
         record.finished_at = Some(chrono::Utc::now());
-        record.peak_rss_bytes = metrics::peak_rss_bytes();
+        record.peak_rss_bytes = peak_rss_bytes;
         match &result {
             Ok(rows) => {
                 record.state = StageState::Completed;

@@ -128,6 +128,7 @@ fn data_quality(out: &mut String, extract: &ExtractOutput, stats: &MatchStats) {
         extract.fetch.pages,
         extract.fetch.retries
     );
+    let _ = writeln!(out, "  vendor pages with no users: {}", extract.fetch.empty_pages);
     if extract.fetch.pages_resumed > 0 || extract.internal_rows_resumed > 0 || extract.source_reconnects > 0 {
         let _ = writeln!(
             out,

@@ -337,6 +337,11 @@ impl Watched {
         Watched { child, lines, seen: Vec::new() }
     }
 
+    /// The process id, to read its `/proc/<pid>/status` while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits (a minute at most) for a stderr line holding `text`.
     pub fn wait_for(&mut self, text: &str) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

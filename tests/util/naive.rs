@@ -48,6 +48,15 @@ fn text(v: &serde_json::Value) -> Option<String> {
     v.as_str().map(|s| s.replace('\0', ""))
 }
 
+/// The vendor's contract: `YYYY-MM-DD` exactly (4-digit year, 2-digit month
+/// and day, nothing around them), and a real date.
+pub fn strict_date(s: &str) -> Option<NaiveDate> {
+    let shape =
+        s.len() == 10 && s.char_indices().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() });
+    let (y, m, d) = (s.get(0..4)?.parse().ok()?, s.get(5..7)?.parse().ok()?, s.get(8..10)?.parse().ok()?);
+    NaiveDate::from_ymd_opt(y, m, d).filter(|_| shape)
+}
+
 /// Every vendor user in the page files of `dir`, one per id (the later page wins).
 pub fn vendor_users(dir: &Path) -> Vec<Person> {
     let mut pages: Vec<_> = std::fs::read_dir(dir)
@@ -64,9 +73,9 @@ pub fn vendor_users(dir: &Path) -> Vec<Person> {
             let id = u["id"].as_i64().or_else(|| u["id"].as_str().and_then(|s| s.trim().parse().ok()));
             let Some(id) = id else { continue };
             let last_active = match u["last_active_date"].as_str() {
-                Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-                    Ok(d) => Some(d),
-                    Err(_) => continue,
+                Some(s) => match strict_date(s) {
+                    Some(d) => Some(d),
+                    None => continue,
                 },
                 None => None,
             };

@@ -57,13 +57,15 @@ impl RowEncoder {
             }
             count += 1;
         }
+        // A reject says whose row it was whenever the id column reads as one.
+        let id_column = || columns[0].parse::<i64>().ok();
         if count != COLUMNS {
-            return Err(RowReject { id: None, reason: format!("expected {COLUMNS} columns, got {count}") });
+            return Err(RowReject { id: id_column(), reason: format!("expected {COLUMNS} columns, got {count}") });
         }
         let mut values = [Value::Null; COLUMNS];
         for (i, column) in columns.iter().enumerate() {
-            values[i] =
-                decode(column.as_bytes(), &mut self.unescaped[i]).map_err(|reason| RowReject { id: None, reason })?;
+            values[i] = decode(column.as_bytes(), &mut self.unescaped[i])
+                .map_err(|reason| RowReject { id: id_column(), reason })?;
         }
         let mut strings: [Option<&str>; COLUMNS] = [None; COLUMNS];
         for (i, string) in strings.iter_mut().enumerate() {
@@ -79,9 +81,10 @@ impl RowEncoder {
             .ok_or_else(|| RowReject { id: None, reason: "no usable id".into() })?;
         let last_active = match strings[7] {
             None => None,
-            Some(date) => Some(field::parse_date(date).ok_or_else(|| RowReject {
+            // Any date PostgreSQL holds is kept as it is, 4714 BC to 5874897 AD and infinity.
+            Some(date) => Some(field::parse_pg_date(date).ok_or_else(|| RowReject {
                 id: Some(id),
-                reason: format!("last_active_date {date:?} is not a date"),
+                reason: format!("last_active_date {date:?} is not a PostgreSQL date"),
             })?),
         };
         out.clear();
@@ -163,6 +166,16 @@ mod tests {
         assert_eq!(key, "o'brien|mary ann|neuro|bon air");
     }
 
+    // See: issue 9 (dates PostgreSQL holds became rejects).
+    #[test]
+    fn issue_9_every_date_postgresql_holds_is_kept() {
+        let date = |text: &str| encode(format!("9\ta\tb\tc\td\te\tf\t{text}").as_bytes()).map(|e| e.2);
+        assert_eq!(date("4714-11-24 BC"), Ok(Some(field::PG_DATE_MIN_DAYS)));
+        assert_eq!(date("5874897-12-31"), Ok(Some(field::PG_DATE_MAX_DAYS)));
+        assert_eq!(date("infinity"), Ok(Some(field::DATE_INFINITY)));
+        assert_eq!(date("-infinity"), Ok(Some(field::DATE_MINUS_INFINITY)));
+    }
+
     #[test]
     fn backslash_and_newline_escapes_decode() {
         let mut buffer = Vec::new();
@@ -175,7 +188,10 @@ mod tests {
     #[test]
     fn bad_rows_are_rejects() {
         assert_eq!(encode(b"x\ta").unwrap_err().reason, "expected 8 columns, got 2");
-        let bad_date = encode(b"9\ta\tb\tc\td\te\tf\tinfinity").unwrap_err();
+        assert_eq!(encode(b"5\ta").unwrap_err().id, Some(5), "the id is kept when it reads");
+        let dangling = encode(b"6\ta\\\tb\tc\td\te\tf\t\\N").unwrap_err();
+        assert_eq!((dangling.id, dangling.reason.as_str()), (Some(6), "dangling backslash"));
+        let bad_date = encode(b"9\ta\tb\tc\td\te\tf\t2017-02-30").unwrap_err();
         assert_eq!(bad_date.id, Some(9));
         assert_eq!(encode(b"\\N\ta\tb\tc\td\te\tf\t\\N").unwrap_err().reason, "no usable id");
         let not_utf8 = encode(b"9\ta\xff\tb\tc\td\te\tf\t\\N").unwrap_err();

@@ -62,6 +62,26 @@ pub enum VendorError {
         /// `current_page` in the answer.
         got: u64,
     },
+    /// Users on a page past the answer's own `total_pages` (0 included): the
+    /// answer contradicts itself.
+    #[error("page {page} holds {users} users but its answer says there are {total_pages} pages")]
+    UsersPastTotal {
+        /// The page.
+        page: u32,
+        /// `total_pages` in the same answer.
+        total_pages: u32,
+        /// Users on the page.
+        users: usize,
+    },
+    /// No users on a page before the answer's own last page: the pages after
+    /// it would be empty too, so either the count or the page is wrong.
+    #[error("page {page} holds no users but its answer says there are {total_pages} pages")]
+    EmptyPage {
+        /// The page.
+        page: u32,
+        /// `total_pages` in the same answer.
+        total_pages: u32,
+    },
     /// `total_pages` beyond `--max-pages`.
     #[error("the vendor reports {reported} pages, more than --max-pages {max}; raise --max-pages if that is real")]
     TooManyPages {

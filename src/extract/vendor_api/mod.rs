@@ -6,7 +6,13 @@
 //! to `--max-retries`, and hand parsed pages to the caller through a bounded
 //! channel (so at most `concurrency` requests are in flight and at most
 //! `2 * concurrency` pages are held). When an answer reports more pages than
-//! planned, another round fetches the new ones.
+//! planned, another round fetches the new ones, up to [`MAX_ROUNDS`] rounds:
+//! a count that still grows after that never settles, and fails the fetch.
+//!
+//! Each answer must agree with its own `total_pages` ([`page::parse_page`]):
+//! users past it, or no users before its last page, are retried and then
+//! fail the page. An empty last page, or an empty page past the end (the
+//! listing shrank while paging), is counted in [`FetchStats::empty_pages`].
 
 mod error;
 pub mod http;
@@ -93,6 +99,12 @@ impl PageSet {
     }
 }
 
+/// Rounds of fetching (the first plan included) before a `total_pages` that
+/// keeps growing is taken for a listing that never settles. A vendor adding
+/// users while we page settles in a round or two: each round fetches every
+/// page added during the one before, all at once.
+pub const MAX_ROUNDS: u32 = 16;
+
 /// A page that could not be fetched.
 #[derive(Debug, thiserror::Error)]
 #[error("vendor page {page} failed after {attempts} attempt(s) ({url})")]
@@ -117,6 +129,20 @@ pub enum FetchError {
     /// The HTTP client could not be built.
     #[error(transparent)]
     Client(#[from] http::ClientError),
+    /// `total_pages` was still growing after [`MAX_ROUNDS`] rounds.
+    #[error(
+        "the vendor's total_pages kept growing while paging: {first_total_pages} pages in the first answer, \
+         {latest_total_pages} after {rounds} rounds of fetching the pages added; a listing that never settles \
+         cannot be read whole (a vendor bug?)"
+    )]
+    KeptGrowing {
+        /// Rounds fetched.
+        rounds: u32,
+        /// `total_pages` in the first answer.
+        first_total_pages: u32,
+        /// The largest `total_pages` seen.
+        latest_total_pages: u32,
+    },
     /// A page fetching thread could not be started.
     #[error("a page fetching thread could not be started")]
     Thread(#[source] std::io::Error),
@@ -144,6 +170,10 @@ pub struct FetchStats {
     pub retries: u64,
     /// Pages a resumed extract did not fetch again.
     pub pages_resumed: u32,
+    /// Pages answered with no users: the last page, or pages past the end
+    /// (the listing shrank while paging). Nobody is lost, but it is worth a look.
+    #[serde(default)]
+    pub empty_pages: u32,
     /// Seconds from the first request to the last page handed over (this
     /// attempt only).
     #[serde(default)]
@@ -151,8 +181,12 @@ pub struct FetchStats {
 }
 
 impl FetchStats {
-    fn observe(&mut self, total_pages: u32) {
+    fn observe(&mut self, page: &Page) {
+        let total_pages = page.total_pages;
         self.pages += 1;
+        if page.users == 0 && page.rejects.is_empty() {
+            self.empty_pages += 1;
+        }
         if self.pages == 1 {
             self.first_total_pages = total_pages;
         } else if total_pages != self.last_total_pages {
@@ -194,11 +228,17 @@ pub fn fetch_all<E: From<FetchError>>(
         let first = fetch_with_retry(&client, base, options, 1, &retries, &pause, &AtomicBool::new(false))?;
         stats.retries += retries.into_inner();
         check_page_count(base, options, &first).map_err(FetchError::from)?;
-        stats.observe(first.total_pages);
+        stats.observe(&first);
         on_page(first, &stats)?;
     }
     let mut planned = 1;
+    let mut rounds = 0;
     while planned < stats.max_total_pages {
+        if rounds == MAX_ROUNDS {
+            let (first_total_pages, latest_total_pages) = (stats.first_total_pages, stats.max_total_pages);
+            return Err(FetchError::KeptGrowing { rounds, first_total_pages, latest_total_pages }.into());
+        }
+        rounds += 1;
         let last = stats.max_total_pages;
         let shared = Shared {
             client: &client,
@@ -212,7 +252,7 @@ pub fn fetch_all<E: From<FetchError>>(
         };
         let result = fetch_round(&shared, |page| {
             check_page_count(base, options, &page).map_err(FetchError::from)?;
-            stats.observe(page.total_pages);
+            stats.observe(&page);
             on_page(page, &stats)
         });
         stats.retries += shared.retries.load(Ordering::Relaxed);

@@ -135,39 +135,64 @@ pub fn parse_page(body: &[u8], page: u32, memory_cap: u64, key_fields: &[KeyFiel
     let mut builder = PageBuilder::new(page, key_fields, has_nul, body.len());
     let total_pages = match serde_json::from_str::<TypedPage<'_>>(&text) {
         Ok(typed) => {
-            check_page(typed.current_page, typed.users.len(), body, page, memory_cap)?;
+            let total_pages =
+                check_page(typed.current_page, typed.total_pages, typed.users.len(), body, page, memory_cap)?;
             for user in typed.users {
                 builder.add(user);
             }
-            typed.total_pages
+            total_pages
         }
         Err(_) => {
             let raw: RawPage<'_> =
                 serde_json::from_str(&text).map_err(|e| VendorError::NotJson { reason: e.to_string() })?;
-            check_page(raw.current_page, raw.users.len(), body, page, memory_cap)?;
+            let total_pages = check_page(raw.current_page, raw.total_pages, raw.users.len(), body, page, memory_cap)?;
             for user in &raw.users {
                 match serde_json::from_str::<RawUser<'_>>(user.get()) {
                     Ok(user) => builder.add(user),
-                    Err(e) => builder.reject(None, format!("user is not a valid record: {e}")),
+                    // The id is kept when it can be read: the reject must say whose record it was.
+                    Err(e) => builder.reject(id_alone(user.get()), format!("user is not a valid record: {e}")),
                 }
             }
-            raw.total_pages
+            total_pages
         }
     };
-    let total_pages = u32::try_from(total_pages)
-        .map_err(|_| VendorError::NotJson { reason: format!("total_pages {total_pages} out of range") })?;
     Ok(builder.finish(total_pages))
 }
 
-/// The page asked for, and small enough to build: tiny users in a small body
-/// would still make a large page once built.
-fn check_page(current_page: u64, users: usize, body: &[u8], page: u32, memory_cap: u64) -> Result<(), VendorError> {
+/// The page asked for, consistent with its own `total_pages` (returned),
+/// and small enough to build: tiny users in a small body would still make a
+/// large page once built.
+fn check_page(
+    current_page: u64,
+    total_pages: u64,
+    users: usize,
+    body: &[u8],
+    page: u32,
+    memory_cap: u64,
+) -> Result<u32, VendorError> {
     if current_page != u64::from(page) {
         return Err(VendorError::WrongPage { asked: page, got: current_page });
     }
+    let total_pages = u32::try_from(total_pages)
+        .map_err(|_| VendorError::NotJson { reason: format!("total_pages {total_pages} out of range") })?;
+    check_count(page, total_pages, users)?;
     let estimate = users as u64 * RECORD_OVERHEAD_BYTES + 2 * body.len() as u64;
     if estimate > memory_cap {
         return Err(VendorError::PageTooLarge { users, bytes: estimate, limit_bytes: memory_cap });
+    }
+    Ok(total_pages)
+}
+
+/// An answer agrees with itself when its page holds users exactly if it is
+/// one of its `total_pages`. Two exceptions are the listing shrinking while
+/// paging, and lose nobody: the last page empty (the count was taken before
+/// the last users went), and any page past the end empty.
+fn check_count(page: u32, total_pages: u32, users: usize) -> Result<(), VendorError> {
+    if users > 0 && page > total_pages {
+        return Err(VendorError::UsersPastTotal { page, total_pages, users });
+    }
+    if users == 0 && page < total_pages {
+        return Err(VendorError::EmptyPage { page, total_pages });
     }
     Ok(())
 }
@@ -204,7 +229,10 @@ impl<'k> PageBuilder<'k> {
             None => None,
             Some(text) => match field::parse_date(text) {
                 Some(days) => Some(days),
-                None => return self.reject(Some(id), format!("last_active_date {text:?} is not a date")),
+                None => {
+                    return self
+                        .reject(Some(id), format!("last_active_date {text:?} is not a date in the form YYYY-MM-DD"))
+                }
             },
         };
         let has_nul = self.has_nul;
@@ -248,6 +276,19 @@ fn clean(value: Cow<'_, str>) -> Cow<'_, str> {
     } else {
         value
     }
+}
+
+/// A user's id alone, every other field skipped unread: a value that fails
+/// as text (a lone surrogate escape, say) does not hide whose record it is.
+#[derive(Deserialize)]
+struct IdAlone {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+}
+
+/// The usable id of a user that did not parse as a whole, if it has one.
+fn id_alone(user: &str) -> Option<i64> {
+    serde_json::from_str::<IdAlone>(user).ok()?.id.as_ref().and_then(id_of)
 }
 
 fn id_of(value: &serde_json::Value) -> Option<i64> {
@@ -376,6 +417,19 @@ mod tests {
         assert!((page.records.len() as u64) < 10_000 * RECORD_OVERHEAD_BYTES + 2 * body.len() as u64);
     }
 
+    // See: issue 9 (a reject for a lone surrogate carried `id: null`).
+    #[test]
+    fn issue_9_a_reject_for_a_lone_surrogate_in_a_name_carries_the_id() {
+        let body = br#"{"current_page": 1, "total_pages": 1, "users": [
+            {"id": 41, "firstname": "Ann\ud800", "lastname": "B"}, {"id": "42", "lastname": "\udc00x"},
+            {"id": 43, "firstname": "Ok"}]}"#;
+        let page = parse(body).unwrap();
+        assert_eq!(page.users, 1);
+        let rejects: Vec<(Option<i64>, &str)> = page.rejects.iter().map(|r| (r.id, r.reason.as_str())).collect();
+        assert_eq!(rejects.iter().map(|r| r.0).collect::<Vec<_>>(), vec![Some(41), Some(42)], "{rejects:?}");
+        assert!(rejects.iter().all(|r| r.1.contains("hex escape")), "{rejects:?}");
+    }
+
     #[test]
     fn wrong_types_are_rejects() {
         let body = br#"{"current_page": 1, "total_pages": 1, "users": [
@@ -413,6 +467,27 @@ mod tests {
             if let Ok(page) = parse(&body) {
                 proptest::prop_assert_eq!(users(&page).len(), page.users);
             }
+        }
+    }
+
+    // See: issue 9 (answers that contradict their own total_pages were accepted).
+    #[test]
+    fn issue_9_an_answer_whose_users_contradict_its_total_pages_is_an_error() {
+        let body = |page: u32, total: u32, users: &str| {
+            format!(r#"{{"current_page": {page}, "total_pages": {total}, "users": [{users}]}}"#)
+        };
+        let at = |page: u32, text: String| parse_page(text.as_bytes(), page, u64::MAX, &KeyField::ALL);
+        let user = r#"{"id": 1}"#;
+        assert!(matches!(
+            at(1, body(1, 0, user)),
+            Err(VendorError::UsersPastTotal { page: 1, total_pages: 0, users: 1 })
+        ));
+        // A user that is a reject is still a user on the page.
+        assert!(matches!(at(4, body(4, 3, "17")), Err(VendorError::UsersPastTotal { .. })));
+        assert!(matches!(at(2, body(2, 30, "")), Err(VendorError::EmptyPage { page: 2, total_pages: 30 })));
+        // Consistent: users within the total; no users on the last page, past it, or of an empty listing.
+        for (page, total, users) in [(3, 3, user), (3, 3, ""), (5, 3, ""), (1, 0, "")] {
+            assert!(at(page, body(page, total, users)).is_ok(), "page {page} of {total} with [{users}]");
         }
     }
 

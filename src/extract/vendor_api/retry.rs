@@ -9,8 +9,10 @@ pub const MAX_DELAY: Duration = Duration::from_secs(120);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Whether a failure is transient (SPEC §2): timeouts, connection failures,
-/// 429, 5xx, truncated or non-JSON bodies, and a page that answers for
-/// another page number. Other 4xx and oversized bodies are final.
+/// 429, 5xx, truncated or non-JSON bodies, a page that answers for another
+/// page number, and an answer that contradicts itself (users past its own
+/// `total_pages`, or none before it): a live API may answer one request
+/// from two moments. Other 4xx and oversized bodies are final.
 pub fn is_transient(error: &VendorError) -> bool {
     match error {
         VendorError::Status { status, .. } => *status == 429 || *status >= 500,
@@ -19,7 +21,9 @@ pub fn is_transient(error: &VendorError) -> bool {
         | VendorError::Deadline { .. }
         | VendorError::Body { .. }
         | VendorError::NotJson { .. }
-        | VendorError::WrongPage { .. } => true,
+        | VendorError::WrongPage { .. }
+        | VendorError::UsersPastTotal { .. }
+        | VendorError::EmptyPage { .. } => true,
     }
 }
 
