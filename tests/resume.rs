@@ -2,6 +2,7 @@
 //! random moments, resumes to exactly the rows of an uninterrupted run; broken
 //! database connections are continued or retried.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -230,4 +231,50 @@ fn rejects_recorded_before_a_crash_are_kept_by_the_resume() {
         rejects.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].clone()).collect();
     assert_eq!(ids.len(), 2, "{rejects}");
     assert!(ids.contains(&serde_json::json!(114)), "{rejects}");
+}
+
+/// A tmpfs of `size` mounted on `dir` (made first) while it lives: a disk
+/// that fills. Mounting needs root, as CI runs the tests.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let status =
+            Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "mounting a tmpfs on {} failed: this test needs root",
+            dir.display()
+        );
+        SmallDisk(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_names_the_file_being_written_and_status_says_interrupted() {
+    let f = fixture("fulldisk", &SMALL, &[]);
+    let env = TestEnv::new();
+    let _disk = SmallDisk::mount(&env.work_dir(), "96k");
+    let output = f.command(&env, &["run"]).output().unwrap();
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    // The error and its causes: the stage's own failure, naming the file it
+    // was writing, not the manifest (which a warning line may mention).
+    let error: Vec<&str> = err.lines().skip_while(|l| !l.starts_with("error:")).collect();
+    assert!(error[0].contains("stopped in extract"), "{err}");
+    let error = error.join("\n");
+    assert!(error.contains("No space left on device") && !error.contains("manifest"), "{err}");
+    assert!(error.contains(".spill") || error.contains(".jsonl") || error.contains("checkpoint"), "{err}");
+    // Whether or not the failure could be recorded, no stage reads as running.
+    let status = status_json(&env);
+    let states: Vec<&str> = status["stages"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    assert!(!states.contains(&"running"), "{status}");
+    assert!(states[0] == "failed" || states[0] == "interrupted", "{status}");
 }
