@@ -1,7 +1,7 @@
 //! Streaming a segment file of rows into an open COPY session, checking its
 //! bytes against what match wrote before the COPY is ended.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 
 use crate::budget::WRITE_BUFFER_BYTES;
 use crate::damage::Damaged;
@@ -36,9 +36,15 @@ pub fn send_segment(segment: &Segment, into: &mut impl Write, on_bytes: &dyn Fn(
         if let Err(error) = into.write_all(chunk) {
             let n = chunk.len();
             reader.consume(n);
-            let mut rest = Vec::new();
-            reader.read_to_end(&mut rest).map_err(SendError::Read)?;
-            check.update(&rest);
+            loop {
+                let rest = reader.fill_buf().map_err(SendError::Read)?;
+                if rest.is_empty() {
+                    break;
+                }
+                check.update(rest);
+                let n = rest.len();
+                reader.consume(n);
+            }
             check.finish().map_err(SendError::Damaged)?;
             return Err(SendError::Write(error));
         }

@@ -29,8 +29,11 @@ impl WithoutDrops {
     /// Moves past listed records at the head of the stream.
     fn skip_dropped(&mut self) -> Result<(), SortError> {
         loop {
-            let (Some(record), Some(dropped)) = (self.records.peek(), self.drops.peek()) else {
-                return Ok(());
+            let (record, dropped) = match (self.records.peek(), self.drops.peek()) {
+                (Some(record), Some(dropped)) => (record, dropped),
+                // Listed records left over when the records end: the same damage as below.
+                (None, Some(_)) => return Err(self.disagree()),
+                (_, None) => return Ok(()),
             };
             match dropped.sort.cmp(record.sort) {
                 std::cmp::Ordering::Greater => return Ok(()),
@@ -40,12 +43,14 @@ impl WithoutDrops {
                 }
                 // Listed records come from the same pages as the records:
                 // one missing means a file changed after it was written.
-                std::cmp::Ordering::Less => {
-                    let reason = "the drop list names a record the vendor spill files lack";
-                    return Err(Damaged::new("extract directory", &self.dir, reason).into());
-                }
+                std::cmp::Ordering::Less => return Err(self.disagree()),
             }
         }
+    }
+
+    fn disagree(&self) -> SortError {
+        let reason = "the drop list names a record the vendor spill files lack";
+        Damaged::new("extract directory", &self.dir, reason).into()
     }
 }
 

@@ -144,7 +144,7 @@ pub fn match_sides(
         crate::failpoint::hit("match.rows");
         Ok(())
     });
-    if joined.is_err() {
+    if let Err(MatchError::Record { .. } | MatchError::Bug(_)) = &joined {
         // A record read back malformed (or not the kind expected) comes from
         // a damaged file, met before the file's end and its CRC: name the file.
         if let Some(damaged) = first_damaged(extract) {

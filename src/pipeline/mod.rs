@@ -153,7 +153,11 @@ impl Run {
         let started = Instant::now();
         let (match_ended, loaded, load_time) = std::thread::scope(|scope| {
             let load = scope.spawn(|| (load_rows(&settings, &warehouse, &feed, &bars.bytes), started.elapsed()));
-            let matched = match_rows(&dir, &settings, &extracted, Some(on_published), &bars.records);
+            // A panic must still close the feed: the load waits on it.
+            let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                match_rows(&dir, &settings, &extracted, Some(on_published), &bars.records)
+            }))
+            .unwrap_or_else(|_| Err(Bug::new("the match stage panicked").into()));
             feed.close(matched.as_ref().map(|m| m.rows).map_err(|_| MatchFailed));
             bars.records.finish_and_clear();
             // Match is complete (or failed) while the load goes on: a crash

@@ -5,7 +5,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::error::PipelineError;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestError};
 use crate::rundir;
 use crate::settings::ConfigError;
 
@@ -35,7 +35,11 @@ pub fn latest(work_dir: &Path) -> Result<Option<String>, PipelineError> {
             Err(error) => runs.push((unreadable_run_created(&id, &dir), id, Some(error))),
         }
     }
-    match runs.into_iter().max_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1))) {
+    // By the second (generated ids hold no finer time), an unreadable run
+    // winning a tie: never passed over for a readable one of the same moment.
+    let order =
+        |run: &(DateTime<Utc>, String, Option<ManifestError>)| (run.0.timestamp(), run.2.is_some(), run.1.clone());
+    match runs.into_iter().max_by_key(order) {
         None => Ok(None),
         Some((_, id, None)) => Ok(Some(id)),
         Some((_, id, Some(source))) => Err(PipelineError::LatestUnreadable { run_id: id, source }),
@@ -90,6 +94,10 @@ mod tests {
             matches!(&error, PipelineError::LatestUnreadable { run_id, .. } if run_id == "20170101T000000Z-0002"),
             "{error:?}"
         );
+        // Made in the same second as a readable run, it still wins.
+        save(work.path(), "20170101T000000Z-0003", "2017-01-01T00:00:00.900Z");
+        assert!(matches!(latest(work.path()), Err(PipelineError::LatestUnreadable { .. })));
+        std::fs::remove_dir_all(work.path().join("20170101T000000Z-0003")).unwrap();
         // An older run whose manifest can't be read does not stand in the way.
         std::fs::write(&newest, text).unwrap();
         std::fs::write(work.path().join("20160101T000000Z-0001").join(rundir::MANIFEST), "{").unwrap();

@@ -119,9 +119,22 @@ impl RunDir {
         })
     }
 
-    /// Whether a process holds the run's lock now.
+    /// Whether a process holds the run's lock now. Probed read-only with a
+    /// shared lock, released at once: it works on a run this user may only
+    /// read, and never stands in the way of a process taking the run.
     pub fn in_use(&self) -> Result<bool, RunDirError> {
-        Ok(self.try_lock()?.is_none())
+        let path = self.root.join("lock");
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            // No lock file: no process ever took the run.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => return Err(RunDirError::Run { path, source }),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(false),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+            Err(std::fs::TryLockError::Error(source)) => Err(RunDirError::Run { path, source }),
+        }
     }
 
     /// The run's lock, or `None` when another process holds it.

@@ -10,9 +10,10 @@ const MEMBER: &[u8] = b",\n  \"checksum\": \"crc32:";
 /// After the member's opening: 8 hex digits, `"`, then the object's end.
 const TAIL_BYTES: usize = 8 + 1 + 2;
 
-/// `json` (a pretty-printed JSON object, as `serde_json::to_vec_pretty`
-/// writes it) with its checksum member added.
+/// `json` (a pretty-printed JSON object with at least one member, as
+/// `serde_json::to_vec_pretty` writes a struct) with its checksum member added.
 pub fn seal(json: &[u8]) -> Vec<u8> {
+    debug_assert!(json.ends_with(b"\n}"), "seal takes a pretty-printed object with members");
     let body = json.strip_suffix(b"\n}").unwrap_or(json);
     let crc = crc32fast::hash(json);
     let mut sealed = Vec::with_capacity(json.len() + MEMBER.len() + TAIL_BYTES + 1);
@@ -36,11 +37,12 @@ pub fn unseal(sealed: &[u8], what: &'static str, path: &std::path::Path) -> Resu
     if opening != MEMBER || !tail.ends_with(b"\"\n}") {
         return Err(damaged("its checksum is missing: it was cut short, or written by hand"));
     }
-    let recorded = std::str::from_utf8(&tail[..8]).ok().and_then(|hex| u32::from_str_radix(hex, 16).ok());
     let mut json = Vec::with_capacity(body.len() + 2);
     json.extend_from_slice(body);
     json.extend_from_slice(b"\n}");
-    if recorded != Some(crc32fast::hash(&json)) {
+    // Compared as written (8 lower-case hex digits), so that no other
+    // spelling of the number passes.
+    if tail[..8] != *format!("{:08x}", crc32fast::hash(&json)).as_bytes() {
         return Err(damaged("its checksum does not match: it was changed after it was written"));
     }
     Ok(json)

@@ -22,8 +22,8 @@ pub struct ClientError(pub String);
 pub struct Client {
     http: reqwest::Client,
     /// Drives the connections; the workers' requests run on their own
-    /// threads through `block_on`.
-    runtime: tokio::runtime::Runtime,
+    /// threads through `block_on`. Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
     /// The deadline of one request, body included.
     timeout: Duration,
 }
@@ -55,7 +55,17 @@ pub fn client(timeout: Duration, ca_pem: Option<&[u8]>) -> Result<Client, Client
         .enable_all()
         .build()
         .map_err(|e| ClientError(format!("the HTTP runtime could not be started: {e}")))?;
-    Ok(Client { http, runtime, timeout })
+    Ok(Client { http, runtime: Some(runtime), timeout })
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        // Without waiting for what a request given up at its deadline left
+        // behind (a DNS lookup that hangs, say).
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// `<base>?page=N`, keeping any query the base already has.
@@ -66,8 +76,8 @@ pub fn page_url(base: &SecretUrl, page: u32) -> url::Url {
 }
 
 /// Fetches and parses one page (one try; the caller retries), refusing a
-/// body over `body_cap` bytes without reading past it. The whole exchange
-/// must end within the client's timeout.
+/// body over `body_cap` bytes (at most one network chunk is read past it).
+/// The whole exchange must end within the client's timeout.
 pub fn fetch_page(
     client: &Client,
     base: &SecretUrl,
@@ -78,10 +88,10 @@ pub fn fetch_page(
     let url = page_url(base, page);
     // The timer is made inside the runtime: it needs the runtime's clock.
     let exchange = async { tokio::time::timeout(client.timeout, fetch_body(&client.http, url, body_cap)).await };
-    let body = client
-        .runtime
-        .block_on(exchange)
-        .map_err(|_| VendorError::Deadline { secs: client.timeout.as_secs_f64() })??;
+    let runtime =
+        client.runtime.as_ref().ok_or_else(|| VendorError::Transport { message: "the client is closed".into() })?;
+    let body =
+        runtime.block_on(exchange).map_err(|_| VendorError::Deadline { secs: client.timeout.as_secs_f64() })??;
     parse_page(&body, page, body_cap, key_fields)
 }
 
