@@ -36,9 +36,11 @@ pub fn latest(work_dir: &Path) -> Result<Option<String>, PipelineError> {
         }
     }
     // By the second (generated ids hold no finer time), an unreadable run
-    // winning a tie: never passed over for a readable one of the same moment.
-    let order =
-        |run: &(DateTime<Utc>, String, Option<ManifestError>)| (run.0.timestamp(), run.2.is_some(), run.1.clone());
+    // winning a tie: never passed over for a readable one of the same
+    // moment; then by the exact time, then the id.
+    let order = |run: &(DateTime<Utc>, String, Option<ManifestError>)| {
+        (run.0.timestamp(), run.2.is_some(), run.0, run.1.clone())
+    };
     match runs.into_iter().max_by_key(order) {
         None => Ok(None),
         Some((_, id, None)) => Ok(Some(id)),
