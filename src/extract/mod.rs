@@ -109,6 +109,11 @@ impl ExtractOutput {
         lines
     }
 
+    /// Every spill file extract lists: vendor records, drop lists, our records.
+    pub fn spill_files(&self) -> impl Iterator<Item = &SpillFile> {
+        self.vendor_spills.iter().chain(&self.vendor_drop_spills).chain(&self.internal_spills)
+    }
+
     /// Points every spill file at `dir`, the extract directory as reached now.
     pub fn rebase(&mut self, dir: &Path) {
         let vendor = self.vendor_spills.iter_mut().chain(self.vendor_drop_spills.iter_mut());

@@ -72,9 +72,8 @@ impl MatchOutput {
 /// read: each file listed once, and as many records as users (the vendor
 /// files less the copies listed to leave out).
 fn check_listed(extract: &ExtractOutput, dir: &Path) -> Result<(), Damaged> {
-    let lists = [&extract.vendor_spills, &extract.vendor_drop_spills, &extract.internal_spills];
     let mut names = std::collections::BTreeSet::new();
-    for file in lists.iter().flat_map(|list| list.iter()) {
+    for file in extract.spill_files() {
         if !names.insert(file.path.file_name()) {
             return Err(Damaged::new("spill file", &file.path, "it is listed more than once"));
         }
@@ -98,8 +97,7 @@ fn check_listed(extract: &ExtractOutput, dir: &Path) -> Result<(), Damaged> {
 
 /// The first of extract's files that is not the file recorded, if any.
 fn first_damaged(extract: &ExtractOutput) -> Option<Damaged> {
-    let lists = [&extract.vendor_spills, &extract.vendor_drop_spills, &extract.internal_spills];
-    lists.iter().flat_map(|list| list.iter()).find_map(|file| match crate::sort::spill_file::verify(file) {
+    extract.spill_files().find_map(|file| match crate::sort::spill_file::verify(file) {
         Err(crate::sort::SortError::Damaged(damaged)) => Some(damaged),
         _ => None,
     })
