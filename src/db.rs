@@ -49,6 +49,15 @@ pub enum ConnectCause {
     /// An `sslmode` the tool does not know.
     #[error("unknown sslmode `{0}` (use disable, prefer, require, verify-ca or verify-full)")]
     SslMode(String),
+    /// The MySQL driver's error (network, login, TLS handshake).
+    #[error(transparent)]
+    MySql(Box<mysql::Error>),
+    /// A MySQL URL setting the driver does not take (its value left out: it may be a secret).
+    #[error("{0}")]
+    MySqlUrl(String),
+    /// An `ssl-mode` the tool does not know.
+    #[error("unknown ssl-mode `{0}` (use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)")]
+    MySqlSslMode(String),
 }
 
 /// How the URL asks for TLS.

@@ -16,7 +16,7 @@
 //! sort                         the external sort
 //! rundir                       run directories and the files written there
 //! settings, budget             validated settings, the memory budget's shares
-//! cli, db, progress            raw arguments, connections, progress bars
+//! cli, db, mysql_db, progress  raw arguments, connections, progress bars
 //! key, record, model, table, … primitives
 //! ```
 #![warn(missing_docs)]
@@ -41,6 +41,7 @@ pub mod manifest;
 pub mod matching;
 pub mod metrics;
 pub mod model;
+pub mod mysql_db;
 pub mod pem;
 pub mod pipeline;
 pub mod progress;

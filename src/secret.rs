@@ -68,12 +68,13 @@ impl SecretUrl {
 }
 
 /// Query parameters whose values are shown: they say how to connect, never
-/// who may (PostgreSQL's, and the vendor API's `page`). Any other value may
+/// who may (PostgreSQL's, MySQL's TLS and socket ones, and the vendor API's `page`). Any other value may
 /// be a secret (`pass=`, `token=`, `sig=`, and names no list foresees) and
 /// is shown as `****`; so is `options`, which can set any server setting.
-pub const HARMLESS_PARAMETERS: [&str; 19] = [
+pub const HARMLESS_PARAMETERS: [&str; 27] = [
     "application_name",
     "channel_binding",
+    "compress",
     "connect_timeout",
     "dbname",
     "host",
@@ -85,10 +86,17 @@ pub const HARMLESS_PARAMETERS: [&str; 19] = [
     "load_balance_hosts",
     "page",
     "port",
+    "prefer_socket",
+    "ssl-ca",
+    "ssl-mode",
+    "ssl_ca",
+    "ssl_mode",
     "sslmode",
     "sslnegotiation",
     "sslrootcert",
     "target_session_attrs",
+    "tcp_connect_timeout_ms",
+    "tcp_keepalive_time_ms",
     "tcp_user_timeout",
     "user",
 ];

@@ -11,6 +11,7 @@ use crate::cli::SharedArgs;
 use crate::db::{self, ConnectCause};
 use crate::fixtures::FixtureError;
 use crate::key::KeyField;
+use crate::mysql_db;
 use crate::pem::{self, PemError};
 use crate::secret::{SecretUrl, SecretUrlError};
 use crate::table::TableName;
@@ -203,7 +204,7 @@ impl Connections {
 pub fn environment(args: &SharedArgs) -> Result<Environment, ConfigError> {
     let connections = Connections {
         vendor: parse_url("vendor-url", args.vendor_url.as_deref(), &["http", "https"])?,
-        source: parse_database_url("source-url", args.source_url.as_deref())?,
+        source: parse_source_url("source-url", args.source_url.as_deref())?,
         warehouse: parse_database_url("warehouse-url", args.warehouse_url.as_deref())?,
         vendor_ca_pem: match &args.vendor_ca_file {
             None => None,
@@ -231,6 +232,17 @@ pub fn parse_database_url(flag: &'static str, raw: Option<&str>) -> Result<Optio
     let url = parse_url(flag, raw, &["postgres", "postgresql"])?;
     if let Some(url) = &url {
         db::check(url).map_err(|source| ConfigError::Connection { flag, source })?;
+    }
+    Ok(url)
+}
+
+/// Parses an optional source database URL flag: PostgreSQL, or MySQL /
+/// MariaDB (`mysql://`, `mariadb://`); checks the driver takes every setting.
+pub fn parse_source_url(flag: &'static str, raw: Option<&str>) -> Result<Option<SecretUrl>, ConfigError> {
+    let url = parse_url(flag, raw, &["postgres", "postgresql", "mysql", "mariadb"])?;
+    if let Some(url) = &url {
+        let checked = if mysql_db::is_mysql(url) { mysql_db::check(url) } else { db::check(url) };
+        checked.map_err(|source| ConfigError::Connection { flag, source })?;
     }
     Ok(url)
 }
