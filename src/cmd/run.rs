@@ -17,7 +17,7 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     let connections = &env.connections;
     connections.vendor()?;
     // Connect to both databases now: a wrong URL should fail in a second, not after the extract.
-    db::connect(connections.source()?, "source")?;
+    crate::extract::internal::connect(connections.source()?)?;
     db::connect(connections.warehouse()?, "warehouse")?;
     let mut run = Run::create(env, settings, args.run_id.as_deref())?;
     Ok(run.run_from(Stage::Extract, Start::Fresh)?)

@@ -96,6 +96,10 @@ pub struct InternalCheckpoint {
 pub struct InternalCounters {
     /// The highest id read (users and rejects alike: rows come in id order).
     pub last_id: Option<i64>,
+    /// The highest id read beyond `i64` (MySQL's `BIGINT UNSIGNED`, rejects
+    /// all); such ids sort after every other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_unsigned_id: Option<u64>,
     /// Users kept.
     pub users: u64,
     /// Rows rejected.

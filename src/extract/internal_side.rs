@@ -1,14 +1,14 @@
-//! Our side of extract: the PostgreSQL stream into spill files sorted by
-//! match key, checkpointed file by file, continued on a new connection when
-//! it breaks ([`crate::db::with_reconnects`]).
+//! Our side of extract: the source database's stream (PostgreSQL or MySQL)
+//! into spill files sorted by match key, checkpointed file by file,
+//! continued on a new connection when it breaks ([`crate::db::with_reconnects`]).
 
 use std::time::Instant;
 
 use super::attempt::Attempt;
 use super::checkpoint::{InternalCheckpoint, InternalCounters};
 use super::error::ExtractError;
-use super::internal;
-use super::internal::encode::RowEncoder;
+use super::internal::encode::{RowEncoder, RowReject};
+use super::internal::{self, After};
 use crate::db::{self, Failure};
 use crate::failpoint;
 use crate::model::Side;
@@ -81,35 +81,46 @@ impl<'a> InternalSide<'a> {
 
     /// One connection's worth of the stream, from after the last id read.
     fn stream(&mut self, url: &SecretUrl, sorter: &mut Sorter<InternalCounters>) -> Result<(), ExtractError> {
-        let connection = db::connect_streaming(url, "source")?;
+        let mut session = internal::connect(url)?;
         let mut seen = 0u64;
-        let after = self.counters.last_id;
-        internal::stream(&connection, after, |line| -> Result<(), ExtractError> {
-            seen += 1;
-            if seen.is_multiple_of(ROWS_PER_TICK) {
-                self.attempt.progress.internal_rows(ROWS_PER_TICK);
-                self.attempt.check_stop()?;
-            }
-            failpoint::hit("extract.internal.rows");
-            self.take_row(sorter, line)
-        })?;
+        let after = After { id: self.counters.last_id, unsigned_id: self.counters.last_unsigned_id };
+        let mut encoder = std::mem::replace(&mut self.encoder, RowEncoder::new(&[]));
+        let mut record = std::mem::take(&mut self.record);
+        let streamed =
+            session.stream(after, &mut encoder, &mut record, |encoded, record| -> Result<(), ExtractError> {
+                seen += 1;
+                if seen.is_multiple_of(ROWS_PER_TICK) {
+                    self.attempt.progress.internal_rows(ROWS_PER_TICK);
+                    self.attempt.check_stop()?;
+                }
+                failpoint::hit("extract.internal.rows");
+                self.take_row(sorter, encoded, record)
+            });
+        (self.encoder, self.record) = (encoder, record);
+        streamed?;
         self.attempt.progress.internal_rows(seen % ROWS_PER_TICK);
         Ok(())
     }
 
-    fn take_row(&mut self, sorter: &mut Sorter<InternalCounters>, line: &[u8]) -> Result<(), ExtractError> {
-        match self.encoder.encode(line, &mut self.record) {
+    fn take_row(
+        &mut self,
+        sorter: &mut Sorter<InternalCounters>,
+        encoded: Result<i64, RowReject>,
+        record: &RecordBuf,
+    ) -> Result<(), ExtractError> {
+        match encoded {
             Ok(id) => {
-                if !sorter.fits(self.record.record().encoded_len()) {
+                if !sorter.fits(record.record().encoded_len()) {
                     let spilled = sorter.seal(self.counters)?;
                     self.apply(spilled)?;
                 }
-                sorter.push(self.record.record());
+                sorter.push(record.record());
                 self.counters.last_id = Some(id);
                 self.counters.users += 1;
             }
             Err(reject) => {
                 self.counters.last_id = reject.id.or(self.counters.last_id);
+                self.counters.last_unsigned_id = reject.unsigned_id.or(self.counters.last_unsigned_id);
                 self.counters.rejects += 1;
                 self.attempt.record_reject(&mut self.rejects, Side::Internal, None, reject.id, &reject.reason)?;
                 self.counters.rejects_file = self.rejects.mark();

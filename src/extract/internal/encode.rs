@@ -1,5 +1,6 @@
-//! One COPY text row of our users turned into a record keyed by match key,
-//! or a reject saying why it can't be.
+//! One row of our users turned into a record keyed by match key, or a
+//! reject saying why it can't be: COPY text rows here, values read by
+//! another source through [`RowEncoder::encode_values`].
 
 use crate::key::{push_match_key, KeyField};
 use crate::record::{field, finish_key_sort, start_key_sort, RecordBuf};
@@ -9,6 +10,9 @@ use crate::record::{field, finish_key_sort, start_key_sort, RecordBuf};
 pub struct RowReject {
     /// Its id, when readable.
     pub id: Option<i64>,
+    /// Its id when it is beyond `i64` (MySQL's `BIGINT UNSIGNED`), so that
+    /// the stream can continue after it.
+    pub unsigned_id: Option<u64>,
     /// Why.
     pub reason: String,
 }
@@ -47,7 +51,7 @@ impl RowEncoder {
         // One UTF-8 check for the whole line: unescaping keeps valid text valid.
         let Ok(line) = std::str::from_utf8(line) else {
             let id = line.split(|b| *b == b'\t').next().and_then(|c| std::str::from_utf8(c).ok()?.parse().ok());
-            return Err(RowReject { id, reason: "text is not UTF-8".into() });
+            return Err(RowReject { id, unsigned_id: None, reason: "text is not UTF-8".into() });
         };
         let mut columns = [""; COLUMNS];
         let mut count = 0;
@@ -60,12 +64,19 @@ impl RowEncoder {
         // A reject says whose row it was whenever the id column reads as one.
         let id_column = || columns[0].parse::<i64>().ok();
         if count != COLUMNS {
-            return Err(RowReject { id: id_column(), reason: format!("expected {COLUMNS} columns, got {count}") });
+            return Err(RowReject {
+                id: id_column(),
+                unsigned_id: None,
+                reason: format!("expected {COLUMNS} columns, got {count}"),
+            });
         }
         let mut values = [Value::Null; COLUMNS];
         for (i, column) in columns.iter().enumerate() {
-            values[i] = decode(column.as_bytes(), &mut self.unescaped[i])
-                .map_err(|reason| RowReject { id: id_column(), reason })?;
+            values[i] = decode(column.as_bytes(), &mut self.unescaped[i]).map_err(|reason| RowReject {
+                id: id_column(),
+                unsigned_id: None,
+                reason,
+            })?;
         }
         let mut strings: [Option<&str>; COLUMNS] = [None; COLUMNS];
         for (i, string) in strings.iter_mut().enumerate() {
@@ -76,32 +87,43 @@ impl RowEncoder {
                 Value::Unescaped => std::str::from_utf8(&self.unescaped[i]).ok(),
             };
         }
-        let id = strings[0]
-            .and_then(|t| t.parse::<i64>().ok())
-            .ok_or_else(|| RowReject { id: None, reason: "no usable id".into() })?;
+        let id = strings[0].and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| RowReject {
+            id: None,
+            unsigned_id: None,
+            reason: "no usable id".into(),
+        })?;
         let last_active = match strings[7] {
             None => None,
             // Any date PostgreSQL holds is kept as it is, 4714 BC to 5874897 AD and infinity.
             Some(date) => Some(field::parse_pg_date(date).ok_or_else(|| RowReject {
                 id: Some(id),
+                unsigned_id: None,
                 reason: format!("last_active_date {date:?} is not a PostgreSQL date"),
             })?),
         };
+        let texts = [strings[1], strings[2], strings[3], strings[4], strings[5], strings[6]];
+        self.encode_values(id, texts, last_active, out);
+        Ok(id)
+    }
+
+    /// Encodes one user, its values read by the source: `texts` are
+    /// firstname, lastname, specialty, location, classification and
+    /// platform_registered_on; `last_active` is days since 1970-01-01.
+    pub fn encode_values(&self, id: i64, texts: [Option<&str>; 6], last_active: Option<i32>, out: &mut RecordBuf) {
         out.clear();
         start_key_sort(&mut out.sort);
         push_match_key(&mut out.sort, &self.key_fields, |f| match f {
-            KeyField::Firstname => strings[1],
-            KeyField::Lastname => strings[2],
-            KeyField::Specialty => strings[3],
-            KeyField::Location => strings[4],
+            KeyField::Firstname => texts[0],
+            KeyField::Lastname => texts[1],
+            KeyField::Specialty => texts[2],
+            KeyField::Location => texts[3],
         });
         finish_key_sort(&mut out.sort, id);
         field::put_int8(&mut out.payload, Some(id));
-        for value in &strings[1..7] {
+        for value in texts {
             field::put_text(&mut out.payload, value.map(str::as_bytes));
         }
         field::put_date(&mut out.payload, last_active);
-        Ok(id)
     }
 }
 
