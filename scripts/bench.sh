@@ -3,6 +3,7 @@
 # baseline and the SPEC's targets (SPEC §10), at the sizes given:
 #
 #   scripts/bench.sh 1m 10m          # users a side: 100k, 1m, 2.5m, 10m, 250000 ...
+#   scripts/bench.sh --mysql 1m 10m  # extract with our users in MySQL / MariaDB (scripts/bench_mysql.sh)
 #
 # Environment:
 #   BENCH_REPEAT=3          repetitions of every measurement (medians are reported)
@@ -33,6 +34,7 @@
 # invocations; warehouse and scratch databases are dropped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --mysql ]; then shift; exec scripts/bench_mysql.sh "$@"; fi
 
 REPEAT=${BENCH_REPEAT:-3}
 BIN=${BENCH_BIN:-target/release/vendor-match}
