@@ -145,10 +145,10 @@ mod tests {
 
     #[test]
     fn tls_parameters_are_taken_out_and_the_scheme_is_the_drivers() {
-        let request = request(&url("mariadb://u:p@h:3306/db?ssl-mode=required&ssl-ca=/ca.pem&compress=true")).unwrap();
-        assert_eq!(request.url, "mysql://u:p@h:3306/db?compress=true");
-        assert!(request.verify);
-        assert_eq!(request.root_cert, Some(PathBuf::from("/ca.pem")));
+        let parsed = request(&url("mariadb://u:p@h:3306/db?ssl-mode=required&ssl-ca=/ca.pem&compress=true")).unwrap();
+        assert_eq!(parsed.url, "mysql://u:p@h:3306/db?compress=true");
+        assert!(parsed.verify);
+        assert_eq!(parsed.root_cert, Some(PathBuf::from("/ca.pem")));
         assert!(!request(&url("mysql://h/db?ssl-mode=DISABLED")).unwrap().verify);
         assert!(!request(&url("mysql://h/db")).unwrap().verify);
     }
