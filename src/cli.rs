@@ -85,9 +85,11 @@ pub enum FixturesCommand {
 /// Arguments of `fixtures generate`.
 #[derive(Debug, Args)]
 pub struct GenerateCommandArgs {
-    /// PostgreSQL database to write our synthetic tables into (tables an
-    /// earlier fixtures generate made are dropped; others only with --force).
-    #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
+    /// Database to write our synthetic tables into: PostgreSQL
+    /// (postgres://), or MySQL / MariaDB (mysql://, mariadb://; the server
+    /// must allow LOAD DATA LOCAL INFILE). Tables an earlier fixtures
+    /// generate made are dropped; others only with --force.
+    #[arg(long, visible_alias = "target", env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub source_url: Option<String>,
     /// What to generate.
     #[command(flatten)]

@@ -1,5 +1,5 @@
 //! The one integration test binary: the built `vendor-match` against a real
-//! PostgreSQL server and `fixtures serve` over loopback.
+//! PostgreSQL server (and a MariaDB one) and `fixtures serve` over loopback.
 
 // Helpers: scratch databases, the fixture server, the naive join.
 mod util;
@@ -14,6 +14,8 @@ mod damage;
 mod faults;
 // The warehouse table: date partitions, a plain table, tables not ours.
 mod load;
+// fixtures generate into MariaDB: the same rows as into PostgreSQL; tables not ours.
+mod mysql_fixtures;
 // Data quality at the sources: vendor paging, dates, rejects (issue 9).
 mod quality;
 // Peak memory under --memory-budget + 48 MiB.

@@ -1,19 +1,23 @@
 //! `fixtures generate | serve`.
 
 use crate::cli::FixturesCommand;
-use crate::db;
-use crate::fixtures::FixtureError;
-use crate::settings::{parse_database_url, ConfigError};
+use crate::fixtures::{FixtureError, Target};
+use crate::settings::{parse_source_url, ConfigError};
+use crate::{db, mysql_db};
 
 /// Runs a fixtures command.
 pub fn execute(command: FixturesCommand) -> anyhow::Result<()> {
     match command {
         FixturesCommand::Generate(args) => {
-            let url = parse_database_url("source-url", args.source_url.as_deref())?
+            let url = parse_source_url("source-url", args.source_url.as_deref())?
                 .ok_or(ConfigError::Missing { flag: "source-url", env: crate::env::SOURCE_DATABASE_URL })?;
             let started = std::time::Instant::now();
-            let mut client = db::connect(&url, "source")?;
-            let summary = crate::fixtures::generate(&args.generate, &mut client).map_err(|error| match error {
+            let generated = if mysql_db::is_mysql(&url) {
+                crate::fixtures::generate(&args.generate, Target::MySql(&mut mysql_db::connect(&url, "source")?))
+            } else {
+                crate::fixtures::generate(&args.generate, Target::Postgres(&mut db::connect(&url, "source")?))
+            };
+            let summary = generated.map_err(|error| match error {
                 // One line: the table and the flag that would replace it.
                 FixtureError::NotOurs { .. } => anyhow::Error::new(ConfigError::NotOurs(error)),
                 other => anyhow::Error::new(other).context(format!("generating fixtures into {url}")),

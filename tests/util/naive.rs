@@ -9,7 +9,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::{TestDb, WarehouseRow};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Person {
     pub id: i64,
     pub firstname: Option<String>,
@@ -120,6 +120,41 @@ pub fn internal_users_from(client: &mut postgres::Client) -> Vec<Person> {
             last_active: r.get(5),
             classification: r.get(6),
             platform: r.get(7),
+        })
+        .collect()
+}
+
+/// Every internal user of the MySQL database `conn` is connected to: the
+/// same join as `internal_users_from`, the date read as text.
+pub fn internal_users_from_mysql(conn: &mut mysql::Conn) -> Vec<Person> {
+    use mysql::prelude::Queryable;
+    type Row = (
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = conn
+        .query(
+            "SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, u.last_active_date, \
+             u.classification, u.platform_registered_on \
+             FROM `user` u LEFT JOIN user_practice p ON p.id = u.practice_id",
+        )
+        .unwrap();
+    rows.into_iter()
+        .map(|(id, firstname, lastname, specialty, location, last_active, classification, platform)| Person {
+            id,
+            firstname,
+            lastname,
+            specialty,
+            location,
+            last_active: last_active.map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").unwrap()),
+            classification,
+            platform,
         })
         .collect()
 }
