@@ -1,7 +1,8 @@
-//! Test helpers: a scratch PostgreSQL database, the fixture vendor server, the binary, and a naive join.
+//! Test helpers: a scratch PostgreSQL (or MySQL, in `mysql`) database, the fixture vendor server, the binary, and a naive join.
 
 #![allow(dead_code)]
 
+pub mod mysql;
 pub mod naive;
 pub mod tls;
 
