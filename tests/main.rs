@@ -16,6 +16,8 @@ mod faults;
 mod load;
 // Data quality at the sources: vendor paging, dates, rejects (issue 9).
 mod quality;
+// MySQL / MariaDB as the source: the same rows as from PostgreSQL, and its types.
+mod mysql_source;
 // Peak memory under --memory-budget + 48 MiB.
 mod memory;
 // Crash consistency: failpoints, kill -9, broken database connections.
