@@ -191,25 +191,28 @@ fn a_mysql_session_killed_mid_stream_is_continued_on_a_new_one() {
     // Enough rows that the stream can't have arrived whole before the session ends.
     let f =
         fixture("my_sourcedrop", &["--vendor-users", "1500", "--internal-users", "200000", "--page-size", "100"], &[]);
-    let env = TestEnv::new();
-    let mut command = f.command_with_budget(&env, &["run"], "8MiB");
-    let mut run = Watched::spawn(command.env(FAILPOINT, "extract.internal.rows=1500:pause=1500"));
-    // While the stream waits at its 1,500th row, an operator kills the session.
-    run.wait_for("failpoint extract.internal.rows: pausing");
-    let mut admin = crate::util::mysql::admin();
-    let ids: Vec<u64> = admin
-        .exec("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT u.id%'", (&f.my.name,))
-        .unwrap();
-    assert_eq!(ids.len(), 1, "the tool's streaming session: {ids:?}");
-    admin.query_drop(format!("KILL CONNECTION {}", ids[0])).unwrap();
-    let output = run.finish();
-    assert_exit(&output, 0);
-    assert_rows_eq(&warehouse_rows(&f.pg, TABLE, DATE), &f.expected());
-    let extract = &manifest(&env)["extract_output"];
-    assert_eq!(extract["source_reconnects"], 1, "{extract}");
-    assert_eq!(extract["internal_users"], 200000, "{extract}");
-    let report = std::fs::read_to_string(env.output()).unwrap();
-    assert!(report.contains("source stream reconnected 1 time(s)"), "{report}");
+    let expected = f.expected();
+    // The session killed, or only its query: either way the stream goes on.
+    for kill in ["KILL CONNECTION", "KILL QUERY"] {
+        let env = TestEnv::new();
+        let mut command = f.command_with_budget(&env, &["run"], "8MiB");
+        let mut run = Watched::spawn(command.env(FAILPOINT, "extract.internal.rows=1500:pause=1500"));
+        // While the stream waits at its 1,500th row, an operator kills the session.
+        run.wait_for("failpoint extract.internal.rows: pausing");
+        let mut admin = crate::util::mysql::admin();
+        let sql = "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE 'SELECT u.id%'";
+        let ids: Vec<u64> = admin.exec(sql, (&f.my.name,)).unwrap();
+        assert_eq!(ids.len(), 1, "the tool's streaming session: {ids:?}");
+        admin.query_drop(format!("{kill} {}", ids[0])).unwrap();
+        let output = run.finish();
+        assert_exit(&output, 0);
+        assert_rows_eq(&warehouse_rows(&f.pg, TABLE, DATE), &expected);
+        let extract = &manifest(&env)["extract_output"];
+        assert_eq!(extract["source_reconnects"], 1, "{kill}: {extract}");
+        assert_eq!(extract["internal_users"], 200000, "{kill}: {extract}");
+        let report = std::fs::read_to_string(env.output()).unwrap();
+        assert!(report.contains("source stream reconnected 1 time(s)"), "{kill}: {report}");
+    }
 }
 
 /// A MySQL user made for one test, dropped at the end.
