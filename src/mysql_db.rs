@@ -125,6 +125,10 @@ pub fn connect(url: &SecretUrl, role: &'static str) -> Result<mysql::Conn, Conne
 pub fn is_connection_loss(error: &mysql::Error) -> bool {
     match error {
         mysql::Error::IoError(_) => true,
+        // A read that failed or hit the end of the stream mid-packet (a
+        // killed session's socket closed under a result being read): the
+        // driver reads packets through its codec, which wraps the I/O error.
+        mysql::Error::CodecError(e) => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
         // ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED, ER_QUERY_INTERRUPTED,
         // CR_SERVER_GONE_ERROR, CR_SERVER_LOST.
         mysql::Error::MySqlError(e) => matches!(e.code, 1053 | 1927 | 1317 | 2006 | 2013),

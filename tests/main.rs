@@ -18,6 +18,8 @@ mod load;
 mod mysql_fixtures;
 // Data quality at the sources: vendor paging, dates, rejects (issue 9).
 mod quality;
+// MySQL / MariaDB as the source: the same rows as from PostgreSQL, and its types.
+mod mysql_source;
 // Peak memory under --memory-budget + 48 MiB.
 mod memory;
 // Crash consistency: failpoints, kill -9, broken database connections.

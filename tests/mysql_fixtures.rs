@@ -6,6 +6,7 @@ use std::path::Path;
 
 use mysql::prelude::Queryable;
 
+use crate::util::mysql_server::{generate_mysql, MySqlDb};
 use crate::util::naive::{internal_users_from, internal_users_from_mysql, Person};
 use crate::util::*;
 
@@ -26,7 +27,7 @@ fn by_id(mut people: Vec<Person>) -> Vec<Person> {
 // See: issue "Our users from MySQL too".
 #[test]
 fn the_same_seed_gives_the_same_users_and_pages_in_mariadb_as_in_postgresql() {
-    let (my, pg) = (TestMyDb::new("fxsame"), TestDb::new("fxsame"));
+    let (my, pg) = (MySqlDb::new("fxsame"), TestDb::new("fxsame"));
     let (my_dir, pg_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // The highest quirk rate: tabs, newlines, carriage returns, backslash-free
     // but non-ASCII names, nulls and future dates all reach the tables.
@@ -58,7 +59,7 @@ fn the_same_seed_gives_the_same_users_and_pages_in_mariadb_as_in_postgresql() {
 // See: issue "Our users from MySQL too"; as issue 9, item 7, for PostgreSQL.
 #[test]
 fn fixtures_generate_refuses_mysql_tables_it_did_not_make_without_force() {
-    let db = TestMyDb::new("fxguard");
+    let db = MySqlDb::new("fxguard");
     db.conn()
         .query_drop(
             "CREATE TABLE `user` (id BIGINT PRIMARY KEY, firstname TEXT) COMMENT='ours, real'; \

@@ -1,7 +1,8 @@
-//! Test helpers: a scratch PostgreSQL or MySQL database, the fixture vendor server, the binary, and a naive join.
+//! Test helpers: a scratch PostgreSQL (or MySQL, in `mysql_server`) database, the fixture vendor server, the binary, and a naive join.
 
 #![allow(dead_code)]
 
+pub mod mysql_server;
 pub mod naive;
 pub mod tls;
 
@@ -300,79 +301,9 @@ pub fn generate(db: &TestDb, dir: &Path, args: &[&str]) -> serde_json::Value {
     generated(cmd, dir)
 }
 
-/// `fixtures generate` into the MySQL `db` (named by `--target`, the
-/// flag's alias the issue asks for), pages into `dir`; returns expected.json.
-pub fn generate_mysql(db: &TestMyDb, dir: &Path, args: &[&str]) -> serde_json::Value {
-    let mut cmd = Command::new(bin());
-    cmd.args(["fixtures", "generate", "--target", &db.url(), "--out-dir"])
-        .arg(dir)
-        .args(args)
-        .env_remove("SOURCE_DATABASE_URL");
-    generated(cmd, dir)
-}
-
-fn generated(mut cmd: Command, dir: &Path) -> serde_json::Value {
+pub fn generated(mut cmd: Command, dir: &Path) -> serde_json::Value {
     assert_exit(&cmd.output().unwrap(), 0);
     serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap()
-}
-
-/// Where the test MySQL / MariaDB server is: an admin URL (a user that can
-/// create databases), as `scripts/mariadb-up.sh` prints it.
-pub const MYSQL_URL_VAR: &str = "VENDOR_MATCH_TEST_MYSQL_URL";
-
-pub fn mysql_admin_url() -> String {
-    std::env::var(MYSQL_URL_VAR).unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_string())
-}
-
-/// A connection the test's own way (the driver's defaults), not the tool's.
-fn mysql_connect(url: &str) -> Result<mysql::Conn, mysql::Error> {
-    // The driver knows only the `mysql` scheme; `mariadb` is the same protocol.
-    let url = match url.strip_prefix("mariadb:") {
-        Some(rest) => format!("mysql:{rest}"),
-        None => url.to_string(),
-    };
-    mysql::Conn::new(mysql::Opts::from_url(&url).unwrap())
-}
-
-/// A MySQL database created for one test and dropped at the end. An
-/// unreachable server fails the test, as with PostgreSQL.
-pub struct TestMyDb {
-    pub name: String,
-    admin: String,
-}
-
-impl TestMyDb {
-    pub fn new(prefix: &str) -> TestMyDb {
-        use mysql::prelude::Queryable;
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("vm_{prefix}_{}_{n}", std::process::id());
-        let admin = mysql_admin_url();
-        let mut conn = mysql_connect(&admin)
-            .unwrap_or_else(|e| panic!("test MySQL at {admin} is unreachable ({e}); set {MYSQL_URL_VAR}"));
-        conn.query_drop(format!("CREATE DATABASE `{name}`")).unwrap();
-        TestMyDb { name, admin }
-    }
-
-    /// The URL of this database: the admin URL with its path replaced.
-    pub fn url(&self) -> String {
-        let mut url = url::Url::parse(&self.admin).unwrap();
-        url.set_path(&format!("/{}", self.name));
-        url.to_string()
-    }
-
-    pub fn conn(&self) -> mysql::Conn {
-        mysql_connect(&self.url()).unwrap()
-    }
-}
-
-impl Drop for TestMyDb {
-    fn drop(&mut self) {
-        use mysql::prelude::Queryable;
-        if let Ok(mut conn) = mysql_connect(&self.admin) {
-            let _ = conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
-        }
-    }
 }
 
 /// The run's manifest as JSON (`status --json`).

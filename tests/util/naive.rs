@@ -9,7 +9,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::{TestDb, WarehouseRow};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {
     pub id: i64,
     pub firstname: Option<String>,
@@ -124,39 +124,38 @@ pub fn internal_users_from(client: &mut postgres::Client) -> Vec<Person> {
         .collect()
 }
 
-/// Every internal user of the MySQL database `conn` is connected to: the
-/// same join as `internal_users_from`, the date read as text.
+/// Every internal user of the MySQL / MariaDB database `conn` is connected
+/// to (in `utf8mb4`), read as the server prints each value. A user the
+/// warehouse can't hold is left out, as the README documents it a reject:
+/// an id beyond `i64` (`BIGINT UNSIGNED`), or a zero date (`0000-00-00`, or
+/// a zero month or day).
 pub fn internal_users_from_mysql(conn: &mut mysql::Conn) -> Vec<Person> {
     use mysql::prelude::Queryable;
-    type Row = (
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let rows: Vec<Row> = conn
-        .query(
-            "SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, u.last_active_date, \
-             u.classification, u.platform_registered_on \
-             FROM `user` u LEFT JOIN user_practice p ON p.id = u.practice_id",
-        )
-        .unwrap();
-    rows.into_iter()
-        .map(|(id, firstname, lastname, specialty, location, last_active, classification, platform)| Person {
+    let sql = "SELECT CAST(u.id AS CHAR), u.firstname, u.lastname, u.specialty, p.location, \
+               CAST(u.last_active_date AS CHAR), u.classification, CAST(u.platform_registered_on AS CHAR) \
+               FROM `user` u LEFT JOIN user_practice p ON p.id = u.practice_id";
+    let rows: Vec<mysql::Row> = conn.query(sql).unwrap();
+    let mut people = Vec::new();
+    for row in rows {
+        let text = |i: usize| -> Option<String> { mysql::from_value(row[i].clone()) };
+        let Ok(id) = text(0).unwrap().parse::<i64>() else { continue };
+        let last_active = match text(5) {
+            None => None,
+            Some(date) if date.split('-').any(|part| part.bytes().all(|b| b == b'0')) => continue,
+            Some(date) => Some(date.parse::<NaiveDate>().unwrap()),
+        };
+        people.push(Person {
             id,
-            firstname,
-            lastname,
-            specialty,
-            location,
-            last_active: last_active.map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").unwrap()),
-            classification,
-            platform,
-        })
-        .collect()
+            firstname: text(1),
+            lastname: text(2),
+            specialty: text(3),
+            location: text(4),
+            last_active,
+            classification: text(6),
+            platform: text(7),
+        });
+    }
+    people
 }
 
 fn active(d: Option<NaiveDate>, today: NaiveDate, days: i64) -> bool {

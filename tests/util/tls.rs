@@ -33,7 +33,12 @@ impl TestCa {
     }
 
     pub fn server_cert(&self) -> ServerCert {
-        let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        self.server_cert_for(&["127.0.0.1", "localhost"])
+    }
+
+    /// A server certificate for these names only.
+    pub fn server_cert_for(&self, names: &[&str]) -> ServerCert {
+        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();

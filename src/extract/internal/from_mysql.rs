@@ -15,9 +15,9 @@
 use mysql::prelude::Queryable;
 use mysql::Value;
 
+use super::after::After;
 use super::encode::{RowEncoder, RowReject};
 use super::error::InternalError;
-use super::After;
 use crate::record::{field, RecordBuf};
 
 /// Columns of a row, in the order of [`crate::record::internal`].

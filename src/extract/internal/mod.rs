@@ -2,11 +2,13 @@
 //! whole table in memory) and encoded row by row: PostgreSQL by `COPY ... TO
 //! STDOUT`, MySQL / MariaDB by one text-protocol query read as it arrives.
 
+mod after;
 pub mod encode;
 mod error;
 mod from_mysql;
 mod from_postgres;
 
+pub use after::After;
 pub use error::InternalError;
 
 use encode::{RowEncoder, RowReject};
@@ -15,15 +17,6 @@ use crate::db::{self, ConnectError, StreamingConnection};
 use crate::mysql_db;
 use crate::record::RecordBuf;
 use crate::secret::SecretUrl;
-
-/// Where a stream starts: after the last row already read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct After {
-    /// The highest id read, if any.
-    pub id: Option<i64>,
-    /// The highest id read beyond `i64` (MySQL's `BIGINT UNSIGNED`; such rows are rejects).
-    pub unsigned_id: Option<u64>,
-}
 
 /// A session on the source database, for one stream of our users.
 pub enum SourceSession {
