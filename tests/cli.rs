@@ -123,21 +123,6 @@ fn every_command_has_help() {
     }
 }
 
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(files_under(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn a_password_in_the_urls_appears_nowhere() {
     const SECRET: &str = "Pa55-word-never-shown";

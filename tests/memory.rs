@@ -7,13 +7,6 @@ use crate::util::*;
 
 const MIB: u64 = 1024 * 1024;
 
-/// `VmHWM` (the process's peak resident memory) of a running process, in bytes.
-fn vm_hwm_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or_else(|| panic!("no VmHWM in\n{status}"));
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-}
-
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / MIB as f64)
 }

@@ -234,19 +234,6 @@ impl Drop for MySqlUser {
     }
 }
 
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[test]
 fn mysql_login_database_and_table_errors_are_one_line_bad_urls_exit_2_and_the_password_appears_nowhere() {
     const SECRET: &str = "My5ql-Pa55-never-shown";
@@ -476,13 +463,6 @@ fn mysql_over_verified_tls_and_plain_untrusted_or_misnamed_connections_refused()
 }
 
 const MIB: u64 = 1024 * 1024;
-
-/// `VmHWM` (the process's peak resident memory) of a running process, in bytes.
-fn vm_hwm_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or_else(|| panic!("no VmHWM in\n{status}"));
-    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-}
 
 #[test]
 fn budget_8mib_over_200k_users_from_mysql_stays_under_56mib() {

@@ -373,3 +373,24 @@ pub fn end_sessions(db: &TestDb, filter: &str) -> i64 {
     let mut admin = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap();
     admin.query_one(&sql, &[&db.name]).unwrap().get(0)
 }
+
+/// Every file under `dir`, at any depth (none when it can't be read).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// `VmHWM` (the process's peak resident memory) of a running process, in bytes.
+pub fn vm_hwm_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or_else(|| panic!("no VmHWM in\n{status}"));
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
