@@ -1,7 +1,5 @@
 //! The command line: exit codes, one clear `error:` line, help, and passwords never shown.
 
-use std::path::Path;
-
 use crate::util::*;
 
 fn table_exists(db: &TestDb) -> bool {
