@@ -107,13 +107,15 @@ pub struct SharedArgs {
     /// top of the system's roots. Read and checked before anything runs.
     #[arg(long, env = "VENDOR_MATCH_VENDOR_CA_FILE", value_name = "PEM")]
     pub vendor_ca_file: Option<PathBuf>,
-    /// Our users' PostgreSQL database (tables "user" and user_practice).
-    /// TLS: add ?sslmode=require (verified; &sslrootcert=<PEM> for a private CA).
+    /// Our users' database (tables "user" and user_practice): PostgreSQL
+    /// (postgres://) or MySQL / MariaDB (mysql://, mariadb://).
+    /// TLS: add ?sslmode=require for PostgreSQL, ?ssl-mode=REQUIRED for MySQL
+    /// (verified; &sslrootcert=<PEM> or &ssl-ca=<PEM> for a private CA).
     /// Other parameters (connect_timeout, application_name, options, ...) go
     /// to the driver as written; an unknown one is refused before anything runs.
     #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub source_url: Option<String>,
-    /// Warehouse PostgreSQL database that receives the rows (TLS as for --source-url).
+    /// Warehouse PostgreSQL database that receives the rows (TLS as for a PostgreSQL --source-url).
     #[arg(long, env = env::WAREHOUSE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub warehouse_url: Option<String>,
     /// Warehouse table, optionally schema-qualified [default: public.platform_user_activity]
