@@ -43,15 +43,12 @@ pub(super) struct InternalSide<'a> {
     state: InternalCheckpoint,
     /// Counters as of the last row pushed.
     counters: InternalCounters,
-    encoder: RowEncoder,
-    record: RecordBuf,
 }
 
 impl<'a> InternalSide<'a> {
     pub(super) fn new(attempt: &'a Attempt<'a>, state: InternalCheckpoint, rejects: RejectWriter) -> InternalSide<'a> {
         let counters = state.counters;
-        let encoder = RowEncoder::new(&attempt.settings.match_on);
-        InternalSide { attempt, rejects, state, counters, encoder, record: RecordBuf::default() }
+        InternalSide { attempt, rejects, state, counters }
     }
 
     /// Streams every row not yet in a spill file into spill files sorted by key.
@@ -84,20 +81,18 @@ impl<'a> InternalSide<'a> {
         let mut session = internal::connect(url)?;
         let mut seen = 0u64;
         let after = After { id: self.counters.last_id, unsigned_id: self.counters.last_unsigned_id };
-        let mut encoder = std::mem::replace(&mut self.encoder, RowEncoder::new(&[]));
-        let mut record = std::mem::take(&mut self.record);
-        let streamed =
-            session.stream(after, &mut encoder, &mut record, |encoded, record| -> Result<(), ExtractError> {
-                seen += 1;
-                if seen.is_multiple_of(ROWS_PER_TICK) {
-                    self.attempt.progress.internal_rows(ROWS_PER_TICK);
-                    self.attempt.check_stop()?;
-                }
-                failpoint::hit("extract.internal.rows");
-                self.take_row(sorter, encoded, record)
-            });
-        (self.encoder, self.record) = (encoder, record);
-        streamed?;
+        // Per connection: the buffers they reuse from row to row are small.
+        let mut encoder = RowEncoder::new(&self.attempt.settings.match_on);
+        let mut record = RecordBuf::default();
+        session.stream(after, &mut encoder, &mut record, |encoded, record| -> Result<(), ExtractError> {
+            seen += 1;
+            if seen.is_multiple_of(ROWS_PER_TICK) {
+                self.attempt.progress.internal_rows(ROWS_PER_TICK);
+                self.attempt.check_stop()?;
+            }
+            failpoint::hit("extract.internal.rows");
+            self.take_row(sorter, encoded, record)
+        })?;
         self.attempt.progress.internal_rows(seen % ROWS_PER_TICK);
         Ok(())
     }

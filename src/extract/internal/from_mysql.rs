@@ -26,11 +26,9 @@ const COLUMNS: usize = 8;
 /// `user` joined to its practice (a user without one has a null location),
 /// in id order so that a stream cut short can continue after the last id read.
 fn query(after: After) -> String {
-    let after = match (after.unsigned_id, after.id) {
-        (Some(id), _) => format!("WHERE u.id > {id} "),
-        (None, Some(id)) => format!("WHERE u.id > {id} "),
-        (None, None) => String::new(),
-    };
+    // An unsigned id beyond i64 sorts after every signed one: it wins.
+    let last = after.unsigned_id.map(|id| id.to_string()).or(after.id.map(|id| id.to_string()));
+    let after = last.map(|id| format!("WHERE u.id > {id} ")).unwrap_or_default();
     format!(
         "SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, \
          u.classification, u.platform_registered_on, u.last_active_date \
