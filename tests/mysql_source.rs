@@ -283,6 +283,8 @@ fn mysql_login_database_and_table_errors_are_one_line_bad_urls_exit_2_and_the_pa
         format!("{}?ssl-mode=sometimes", my.url_as(&user_name, Some(SECRET))),
         format!("{}?nonsense=1", my.url_as(&user_name, Some(SECRET))),
         format!("mysql://{user_name}:{SECRET}@[::1/{}", my.name),
+        // No database: MySQL has no default one to find the tables in.
+        my.url_as(&user_name, Some(SECRET)).replace(&format!("/{}", my.name), ""),
     ] {
         let refused = config_env.run(&hand_written_run_into(&vendor.url, &source, &warehouse));
         assert_exit(&refused, 2);
