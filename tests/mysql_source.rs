@@ -215,6 +215,31 @@ fn a_mysql_session_killed_mid_stream_is_continued_on_a_new_one() {
     }
 }
 
+#[test]
+fn nul_characters_in_mysql_text_are_dropped_and_the_rows_load() {
+    // PostgreSQL text can't hold NUL: kept, the warehouse COPY failed the run.
+    let pg = seeded_db("my_nul");
+    let my = MySqlDb::new("my_nul");
+    copy_fixture_tables(&pg, &mut my.conn());
+    my.conn()
+        .query_drop(
+            "UPDATE `user` SET firstname = CONCAT(CHAR(0), firstname, CHAR(0)), \
+             lastname = INSERT(lastname, 2, 0, CHAR(0)) WHERE firstname IS NOT NULL AND lastname <> ''",
+        )
+        .unwrap();
+    let with_nul: Option<u64> =
+        my.conn().query_first("SELECT COUNT(*) FROM `user` WHERE LOCATE(CHAR(0), firstname) > 0").unwrap();
+    assert!(with_nul.unwrap() > 10, "{with_nul:?} users with NUL");
+    let vendor = hand_written_server();
+    let env = TestEnv::new();
+    let (source, warehouse) = (my.url(), pg.url());
+    let output = env.run(&hand_written_run_into(&vendor.url, &source, &warehouse));
+    assert_exit(&output, 0);
+    // The rows of PostgreSQL's users, which are the same without the NULs.
+    let expected = expected_rows(&vendor_users(&repo("fixtures/vendor")), &internal_users(&pg), DATE, 30);
+    assert_rows_eq(&warehouse_rows(&pg, TABLE, DATE), &expected);
+}
+
 /// A MySQL user made for one test, dropped at the end.
 struct MySqlUser(String);
 
