@@ -240,6 +240,35 @@ fn nul_characters_in_mysql_text_are_dropped_and_the_rows_load() {
     assert_rows_eq(&warehouse_rows(&pg, TABLE, DATE), &expected);
 }
 
+#[test]
+fn a_statement_time_limit_on_the_mysql_user_does_not_end_the_stream() {
+    let my = MySqlDb::new("my_time_limit");
+    my.create_tables();
+    // 20 MB of rows: more than the sockets hold, so the query runs as long as the stream.
+    my.conn()
+        .query_drop(
+            "INSERT INTO user_practice VALUES (1, 'Bon Air', 'bon air');
+             INSERT INTO `user` SELECT seq, 1, REPEAT('x', 10000), 'Wide', 'popular', 'Neurology', 'web', \
+             '2017-01-20' FROM seq_1_to_2000",
+        )
+        .unwrap();
+    let user_name = format!("vm_limit_{}", std::process::id());
+    let _user = MySqlUser::create(&user_name, "limited", &my, "WITH MAX_STATEMENT_TIME 0.5");
+    let pg = TestDb::new("my_time_limit");
+    let vendor = hand_written_server();
+    let env = TestEnv::new();
+    let (source, warehouse) = (my.url_as(&user_name, Some("limited")), pg.url());
+    // The stream waits 1.5 s at its first row (as when it writes a spill file).
+    let output = env
+        .command(&hand_written_run_into(&vendor.url, &source, &warehouse))
+        .env(FAILPOINT, "extract.internal.rows:pause=1500")
+        .output()
+        .unwrap();
+    assert_exit(&output, 0);
+    let extract = &manifest(&env)["extract_output"];
+    assert_eq!((extract["internal_users"].as_u64(), extract["source_reconnects"].as_u64()), (Some(2000), Some(0)));
+}
+
 /// A MySQL user made for one test, dropped at the end.
 struct MySqlUser(String);
 

@@ -28,6 +28,9 @@ use crate::record::{field, RecordBuf};
 /// Columns of a row, in the order of [`crate::record::internal`].
 const COLUMNS: usize = 8;
 
+/// ER_UNKNOWN_SYSTEM_VARIABLE.
+const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+
 /// `user` joined to its practice (a user without one has a null location),
 /// in id order so that a stream cut short can continue after the last id read.
 fn query(after: After) -> String {
@@ -55,6 +58,15 @@ pub(super) fn stream<E: From<InternalError>>(
     // The tool stops reading while it writes a spill file: give the server
     // time to wait for it rather than end the session after 60 s.
     conn.query_drop("SET SESSION net_write_timeout = 3600").map_err(InternalError::from)?;
+    // Nor end it at a statement time limit (a server's or the user's): the
+    // stream takes as long as the table. Each server knows only its own
+    // (MariaDB's max_statement_time, MySQL's max_execution_time).
+    for limit in ["max_statement_time", "max_execution_time"] {
+        match conn.query_drop(format!("SET SESSION {limit} = 0")) {
+            Err(mysql::Error::MySqlError(e)) if e.code == UNKNOWN_SYSTEM_VARIABLE => {}
+            set => set.map_err(InternalError::from)?,
+        }
+    }
     let mut rows = conn.query_iter(query(after)).map_err(InternalError::from)?;
     let mut count = 0;
     let outcome = (|| {
