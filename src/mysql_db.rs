@@ -74,6 +74,10 @@ fn request(url: &SecretUrl) -> Result<Request, ConnectCause> {
 fn prepare(url: &SecretUrl) -> Result<Opts, ConnectCause> {
     let request = request(url)?;
     let opts = Opts::from_url(&request.url).map_err(|e| ConnectCause::MySqlUrl(describe_url_error(&e)))?;
+    // MySQL has no default database: the tables could be found nowhere.
+    if opts.get_db_name().is_none() {
+        return Err(ConnectCause::MySqlUrl("no database named (mysql://HOST/DATABASE)".into()));
+    }
     let mut builder = OptsBuilder::from_opts(opts)
         // Text in UTF-8 whatever the columns' character sets (latin1 is converted by the server).
         .init(vec!["SET NAMES utf8mb4"]);
@@ -166,5 +170,8 @@ mod tests {
         assert!(!message.contains("s3cret"), "{message}");
         assert!(matches!(check(&url("mysql://h/db?nonsense=1")), Err(ConnectCause::MySqlUrl(_))));
         assert!(check(&url("mysql://u:p@h:3306/db?tcp_connect_timeout_ms=500")).is_ok());
+        for no_database in ["mysql://u:p@h:3306", "mysql://u:p@h:3306/", "mariadb://h/?compress=true"] {
+            assert!(matches!(check(&url(no_database)), Err(ConnectCause::MySqlUrl(_))), "{no_database}");
+        }
     }
 }

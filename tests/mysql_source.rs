@@ -215,6 +215,60 @@ fn a_mysql_session_killed_mid_stream_is_continued_on_a_new_one() {
     }
 }
 
+#[test]
+fn nul_characters_in_mysql_text_are_dropped_and_the_rows_load() {
+    // PostgreSQL text can't hold NUL: kept, the warehouse COPY failed the run.
+    let pg = seeded_db("my_nul");
+    let my = MySqlDb::new("my_nul");
+    copy_fixture_tables(&pg, &mut my.conn());
+    my.conn()
+        .query_drop(
+            "UPDATE `user` SET firstname = CONCAT(CHAR(0), firstname, CHAR(0)), \
+             lastname = INSERT(lastname, 2, 0, CHAR(0)) WHERE firstname IS NOT NULL AND lastname <> ''",
+        )
+        .unwrap();
+    let with_nul: Option<u64> =
+        my.conn().query_first("SELECT COUNT(*) FROM `user` WHERE LOCATE(CHAR(0), firstname) > 0").unwrap();
+    assert!(with_nul.unwrap() > 10, "{with_nul:?} users with NUL");
+    let vendor = hand_written_server();
+    let env = TestEnv::new();
+    let (source, warehouse) = (my.url(), pg.url());
+    let output = env.run(&hand_written_run_into(&vendor.url, &source, &warehouse));
+    assert_exit(&output, 0);
+    // The rows of PostgreSQL's users, which are the same without the NULs.
+    let expected = expected_rows(&vendor_users(&repo("fixtures/vendor")), &internal_users(&pg), DATE, 30);
+    assert_rows_eq(&warehouse_rows(&pg, TABLE, DATE), &expected);
+}
+
+#[test]
+fn a_statement_time_limit_on_the_mysql_user_does_not_end_the_stream() {
+    let my = MySqlDb::new("my_time_limit");
+    my.create_tables();
+    // 20 MB of rows: more than the sockets hold, so the query runs as long as the stream.
+    my.conn()
+        .query_drop(
+            "INSERT INTO user_practice VALUES (1, 'Bon Air', 'bon air');
+             INSERT INTO `user` SELECT seq, 1, REPEAT('x', 10000), 'Wide', 'popular', 'Neurology', 'web', \
+             '2017-01-20' FROM seq_1_to_2000",
+        )
+        .unwrap();
+    let user_name = format!("vm_limit_{}", std::process::id());
+    let _user = MySqlUser::create(&user_name, "limited", &my, "WITH MAX_STATEMENT_TIME 0.5");
+    let pg = TestDb::new("my_time_limit");
+    let vendor = hand_written_server();
+    let env = TestEnv::new();
+    let (source, warehouse) = (my.url_as(&user_name, Some("limited")), pg.url());
+    // The stream waits 1.5 s at its first row (as when it writes a spill file).
+    let output = env
+        .command(&hand_written_run_into(&vendor.url, &source, &warehouse))
+        .env(FAILPOINT, "extract.internal.rows:pause=1500")
+        .output()
+        .unwrap();
+    assert_exit(&output, 0);
+    let extract = &manifest(&env)["extract_output"];
+    assert_eq!((extract["internal_users"].as_u64(), extract["source_reconnects"].as_u64()), (Some(2000), Some(0)));
+}
+
 /// A MySQL user made for one test, dropped at the end.
 struct MySqlUser(String);
 
@@ -283,6 +337,8 @@ fn mysql_login_database_and_table_errors_are_one_line_bad_urls_exit_2_and_the_pa
         format!("{}?ssl-mode=sometimes", my.url_as(&user_name, Some(SECRET))),
         format!("{}?nonsense=1", my.url_as(&user_name, Some(SECRET))),
         format!("mysql://{user_name}:{SECRET}@[::1/{}", my.name),
+        // No database: MySQL has no default one to find the tables in.
+        my.url_as(&user_name, Some(SECRET)).replace(&format!("/{}", my.name), ""),
     ] {
         let refused = config_env.run(&hand_written_run_into(&vendor.url, &source, &warehouse));
         assert_exit(&refused, 2);

@@ -11,6 +11,11 @@
 //!   it says "no date" in a way no other source can, and reading it as
 //!   never active would guess the user's status;
 //! - text that is not UTF-8 (a binary column).
+//!
+//! NUL characters are dropped from text, as from vendor strings: PostgreSQL
+//! text can't hold them (the warehouse load would fail on the row).
+
+use std::borrow::Cow;
 
 use mysql::prelude::Queryable;
 use mysql::Value;
@@ -22,6 +27,9 @@ use crate::record::{field, RecordBuf};
 
 /// Columns of a row, in the order of [`crate::record::internal`].
 const COLUMNS: usize = 8;
+
+/// ER_UNKNOWN_SYSTEM_VARIABLE.
+const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
 /// `user` joined to its practice (a user without one has a null location),
 /// in id order so that a stream cut short can continue after the last id read.
@@ -48,6 +56,15 @@ pub(super) fn stream<E: From<InternalError>>(
     // The tool stops reading while it writes a spill file: give the server
     // time to wait for it rather than end the session after 60 s.
     conn.query_drop("SET SESSION net_write_timeout = 3600").map_err(InternalError::from)?;
+    // Nor end it at a statement time limit (a server's or the user's): the
+    // stream takes as long as the table. Each server knows only its own
+    // (MariaDB's max_statement_time, MySQL's max_execution_time).
+    for limit in ["max_statement_time", "max_execution_time"] {
+        match conn.query_drop(format!("SET SESSION {limit} = 0")) {
+            Err(mysql::Error::MySqlError(e)) if e.code == UNKNOWN_SYSTEM_VARIABLE => {}
+            set => set.map_err(InternalError::from)?,
+        }
+    }
     let mut rows = conn.query_iter(query(after)).map_err(InternalError::from)?;
     let mut count = 0;
     let outcome = (|| {
@@ -136,9 +153,19 @@ fn encode_cells(
             Some(field::parse_date(date).ok_or_else(|| reject(format!("last_active_date {date:?} is not a date")))?)
         }
     };
-    let values = [texts[1], texts[2], texts[3], texts[4], texts[5], texts[6]];
+    let texts = texts.map(|text| text.map(without_nul));
+    let values = [&texts[1], &texts[2], &texts[3], &texts[4], &texts[5], &texts[6]].map(|text| text.as_deref());
     encoder.encode_values(id, values, last_active, record);
     Ok(id)
+}
+
+/// Text as stored: NUL characters (which PostgreSQL text can't hold) removed.
+fn without_nul(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', ""))
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// `0000-00-00`, or a date with a zero month or day (MySQL stores them
@@ -194,6 +221,18 @@ mod tests {
         bytes[1] = Some(b"Mar\xffy");
         assert_eq!(encode(bytes).unwrap_err().reason, "text is not UTF-8");
         assert_eq!(encode(user(b"x", None)).unwrap_err().reason, "no usable id");
+    }
+
+    #[test]
+    fn nul_characters_are_dropped_from_text() {
+        let mut nul = user(b"11", None);
+        nul[1] = Some(b"\0Ma\0ry\0");
+        nul[4] = Some(b"Bon\0 Air");
+        let mut record = RecordBuf::default();
+        encode_cells(nul, &RowEncoder::new(&KeyField::ALL), &mut record).unwrap();
+        let mut plain = RecordBuf::default();
+        encode_cells(user(b"11", None), &RowEncoder::new(&KeyField::ALL), &mut plain).unwrap();
+        assert_eq!((record.sort, record.payload), (plain.sort, plain.payload));
     }
 
     #[test]
