@@ -5,20 +5,27 @@
 #
 #   scripts/demo.sh                  # our users in PostgreSQL
 #   scripts/demo.sh --source mysql   # our users in MySQL / MariaDB (started, or installed, if needed)
+#   scripts/demo.sh --warehouse citus  # load into a three-node Citus cluster (the kit's, built and
+#                                      # started if needed); prints the shards and rows per node
 #
-# The warehouse is PostgreSQL either way.
+# The options combine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SOURCE=postgres
+WAREHOUSE=postgres
+usage="usage: scripts/demo.sh [--source postgres|mysql] [--warehouse postgres|citus]"
 while [ $# -gt 0 ]; do
   case $1 in
-    --source) SOURCE=${2:-}; shift 2 || { echo "demo: --source needs postgres or mysql" >&2; exit 2; } ;;
+    --source) SOURCE=${2:-}; shift 2 || { echo "$usage" >&2; exit 2; } ;;
     --source=*) SOURCE=${1#--source=}; shift ;;
-    *) echo "usage: scripts/demo.sh [--source postgres|mysql]" >&2; exit 2 ;;
+    --warehouse) WAREHOUSE=${2:-}; shift 2 || { echo "$usage" >&2; exit 2; } ;;
+    --warehouse=*) WAREHOUSE=${1#--warehouse=}; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 case $SOURCE in postgres | mysql) ;; *) echo "demo: --source takes postgres or mysql, not '$SOURCE'" >&2; exit 2 ;; esac
+case $WAREHOUSE in postgres | citus) ;; *) echo "demo: --warehouse takes postgres or citus, not '$WAREHOUSE'" >&2; exit 2 ;; esac
 
 cargo build --release --locked
 BIN=target/release/vendor-match
@@ -40,7 +47,10 @@ if p.password: print("--password=" + u.unquote(p.password))' "$MYSQL_ADMIN")
   mysql "${MYSQL_ARGS[@]}" -e "DROP DATABASE IF EXISTS vm_demo_source; CREATE DATABASE vm_demo_source"
   SOURCE_DATABASE_URL=$(with_db "$MYSQL_ADMIN" vm_demo_source)
 fi
-echo "demo: our users from $SOURCE" >&2
+if [ "$WAREHOUSE" = citus ]; then
+  WAREHOUSE_DATABASE_URL=$(scripts/citus-up.sh vm_demo_warehouse)
+fi
+echo "demo: our users from $SOURCE, loaded into $WAREHOUSE" >&2
 
 mkdir -p work
 echo "demo: generating fixtures" >&2
@@ -62,4 +72,17 @@ if [ "$planted" = "$reported" ]; then
 else
   echo "demo: Total Matches $reported differs from the planted $planted" >&2
   exit 1
+fi
+
+if [ "$WAREHOUSE" = citus ]; then
+  partition=$(psql "$WAREHOUSE_DATABASE_URL" -XAtc "SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'public.platform_user_activity'::regclass ORDER BY c.relname DESC LIMIT 1")
+  echo "demo: where the Citus cluster keeps $partition:" >&2
+  psql "$WAREHOUSE_DATABASE_URL" -Xc "SELECT nodename, nodeport, count(*) AS shards, pg_size_pretty(sum(shard_size)) AS size
+    FROM citus_shards WHERE table_name = '$partition'::regclass GROUP BY nodename, nodeport ORDER BY nodeport" \
+    -c "SELECT nodename, nodeport, sum(result::bigint) AS rows
+    FROM run_command_on_placements('$partition', 'SELECT count(*) FROM %s') GROUP BY nodename, nodeport ORDER BY nodeport" >&2
+  nodes=$(psql "$WAREHOUSE_DATABASE_URL" -XAtc "SELECT count(*) FROM (SELECT nodename, nodeport
+    FROM run_command_on_placements('$partition', 'SELECT count(*) FROM %s') GROUP BY 1, 2 HAVING sum(result::bigint) > 0) n")
+  [ "$nodes" -ge 2 ] || { echo "demo: the rows are on $nodes node(s), not spread over the workers" >&2; exit 1; }
 fi

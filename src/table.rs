@@ -116,11 +116,6 @@ pub fn column_type(declared: &str) -> &str {
     declared.split(" NOT NULL").next().unwrap_or(declared)
 }
 
-/// The column list for COPY.
-pub fn column_list() -> String {
-    COLUMNS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,8 @@
 // Helpers: scratch databases, the fixture server, the naive join.
 mod util;
 
+// A Citus cluster as the warehouse: distributed, colocated, a worker stopped mid-load.
+mod citus;
 // Exit codes, one `error:` line, help texts, passwords never shown.
 mod cli;
 // Connection URLs reach the server with their meaning unchanged.

@@ -1,9 +1,11 @@
 //! What the warehouse's catalog says about the table: whether it exists,
 //! partitioned by report date or plain, whether its columns take our rows,
+//! whether Citus distributes it (and the database is a Citus coordinator),
 //! which partition holds a date, and whether a leftover staging table is ours.
 
 use postgres::GenericClient;
 
+use super::distribution::{RowShape, USER_KEY, USER_KEY_TYPE};
 use crate::table::{column_type, TableName, COLUMNS};
 
 /// How a report date's rows are replaced in the table.
@@ -15,6 +17,17 @@ pub enum Layout {
     /// Anything else (a plain table made by someone else): the date's rows
     /// are deleted and copied in within one transaction.
     Plain,
+}
+
+/// What the load needs to know of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableShape {
+    /// How a date's rows are replaced.
+    pub layout: Layout,
+    /// The rows COPY sends.
+    pub rows: RowShape,
+    /// The column Citus distributes the table by; `None` for a table of one server.
+    pub distributed_by: Option<String>,
 }
 
 /// The table does not take the rows as the tool writes them.
@@ -44,9 +57,15 @@ pub fn exists(client: &mut impl GenericClient, table: &TableName) -> Result<bool
     Ok(client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.quoted()])?.get(0))
 }
 
+/// Whether the database is a Citus coordinator (the extension is installed):
+/// the table the tool creates there is distributed.
+pub fn is_citus(client: &mut impl GenericClient) -> Result<bool, postgres::Error> {
+    Ok(client.query_one("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')", &[])?.get(0))
+}
+
 /// Checks that every column the tool writes exists with the type it writes
 /// (binary COPY sends exact types), and tells how the table is laid out.
-pub fn inspect(client: &mut impl GenericClient, table: &TableName) -> Result<Layout, CatalogError> {
+pub fn inspect(client: &mut impl GenericClient, table: &TableName) -> Result<TableShape, CatalogError> {
     let regclass = format!("{}::regclass", table.quoted_literal());
     let columns = client.query(
         &format!(
@@ -78,7 +97,30 @@ pub fn inspect(client: &mut impl GenericClient, table: &TableName) -> Result<Lay
             &[],
         )?
         .get(0);
-    Ok(if partitioned_by_date { Layout::Partitioned } else { Layout::Plain })
+    let user_key = columns.iter().find(|row| row.get::<_, String>(0) == USER_KEY).map(|row| row.get::<_, String>(1));
+    let rows = match user_key.as_deref() {
+        None => RowShape::AsWritten,
+        Some(USER_KEY_TYPE) => RowShape::WithUserKey,
+        Some(found) => {
+            let problem = format!("has column {USER_KEY} of type {found}; the tool writes {USER_KEY_TYPE}");
+            return Err(TableMismatch { table: table.to_string(), problem }.into());
+        }
+    };
+    let distributed_by = if is_citus(client)? { distribution_column(client, &regclass)? } else { None };
+    let layout = if partitioned_by_date { Layout::Partitioned } else { Layout::Plain };
+    Ok(TableShape { layout, rows, distributed_by })
+}
+
+/// The column Citus hash-distributes `regclass` by, if it does.
+fn distribution_column(client: &mut impl GenericClient, regclass: &str) -> Result<Option<String>, postgres::Error> {
+    let row = client.query_opt(
+        &format!(
+            "SELECT column_to_column_name(logicalrelid, partkey) FROM pg_dist_partition \
+             WHERE logicalrelid = {regclass} AND partmethod = 'h'"
+        ),
+        &[],
+    )?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// The partition of `table` holding the rows of `date` (as a quoted,

@@ -17,7 +17,7 @@ pub enum LoadError {
     #[error(transparent)]
     Connect(#[from] ConnectError),
     /// A statement failed.
-    #[error("{action} on warehouse table {table} failed")]
+    #[error("{action} warehouse table {table} failed")]
     Db {
         /// What was being done.
         action: &'static str,

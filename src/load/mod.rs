@@ -12,6 +12,11 @@
 //! - any other table: one transaction deletes the date's rows and COPYs the
 //!   new ones over one session.
 //!
+//! On a Citus coordinator the table the tool creates is also distributed by
+//! `user_key` ([`distribution`]), and the table built aside is distributed
+//! beside it (colocated), so the COPY is routed to the workers' shards and
+//! the swap moves no rows.
+//!
 //! Either way readers see the old rows until the commit and the new ones
 //! after it, never a mix; a failure anywhere leaves the old rows; re-running
 //! a date replaces its rows, so it never duplicates them.
@@ -19,6 +24,7 @@
 pub mod catalog;
 pub mod copy;
 pub mod ddl;
+pub mod distribution;
 mod error;
 pub mod feed;
 mod replace;
@@ -66,26 +72,28 @@ fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
     let table = &job.settings.warehouse_table;
     let mut client = db::connect(job.warehouse, "warehouse")?;
     // Partition bounds are compared as text: dates must print as ISO.
-    client.batch_execute("SET DateStyle = 'ISO, YMD'").map_err(db_error("starting", table))?;
+    client.batch_execute("SET DateStyle = 'ISO, YMD'").map_err(db_error("starting the load into", table))?;
     // Loads into one warehouse database take turns: two loads of a date at
     // once would both build its rows and race to swap them in, and two first
     // loads would race to create the table. Held until the connection ends.
     client
         .execute("SELECT pg_advisory_lock($1)", &[&LOAD_LOCK_KEY])
-        .map_err(db_error("waiting for another load", table))?;
+        .map_err(db_error("waiting for another load into", table))?;
     // Only a missing table is created: CREATE needs the CREATE right on the
     // schema even when the table exists, which a loader of a table its DBA
     // made need not have (USAGE on the schema and SELECT, INSERT, DELETE on
     // the table are enough for the rest).
     if !catalog::exists(&mut client, table).map_err(db_error("looking for", table))? {
-        client.batch_execute(&ddl::create_table(table)).map_err(db_error("creating", table))?;
+        let citus = catalog::is_citus(&mut client).map_err(db_error("looking for Citus beside", table))?;
+        let create = if citus { ddl::create_distributed_table(table) } else { vec![ddl::create_table(table)] };
+        replace::in_one_transaction(&mut client, &create).map_err(db_error("creating", table))?;
     }
-    let layout = catalog::inspect(&mut client, table).map_err(|e| match e {
+    let shape = catalog::inspect(&mut client, table).map_err(|e| match e {
         CatalogError::Db(source) => db_error("reading the catalog of", table)(source),
         CatalogError::Mismatch(mismatch) => LoadError::Mismatch(mismatch),
     })?;
-    match layout {
-        Layout::Partitioned => replace::swap_in(&mut client, job),
-        Layout::Plain => replace::replace_in(&mut client, job),
+    match shape.layout {
+        Layout::Partitioned => replace::swap_in(&mut client, job, &shape),
+        Layout::Plain => replace::replace_in(&mut client, job, &shape),
     }
 }

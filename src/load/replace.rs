@@ -5,7 +5,8 @@
 use postgres::GenericClient;
 use serde::{Deserialize, Serialize};
 
-use super::catalog;
+use super::catalog::{self, TableShape};
+use super::distribution;
 use super::error::{db_error, LoadError};
 use super::feed::SegmentFeed;
 use super::sessions;
@@ -28,6 +29,20 @@ pub struct LoadOutput {
     /// COPY sessions used.
     #[serde(default)]
     pub sessions: u32,
+    /// How Citus spreads the table, when the warehouse is a Citus cluster.
+    #[serde(default)]
+    pub distribution: Option<Distribution>,
+}
+
+/// Where a Citus cluster keeps the date's rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// The distribution column.
+    pub column: String,
+    /// Shards of the date's partition.
+    pub shards: u32,
+    /// Nodes holding them.
+    pub nodes: u32,
 }
 
 /// One load: what it loads, where, and whom to tell of its progress.
@@ -39,21 +54,28 @@ pub(super) struct Job<'a> {
 }
 
 /// Partitioned table: build the date's rows aside, then swap them in.
-pub(super) fn swap_in(client: &mut postgres::Client, job: &Job<'_>) -> Result<LoadOutput, LoadError> {
+pub(super) fn swap_in(
+    client: &mut postgres::Client,
+    job: &Job<'_>,
+    shape: &TableShape,
+) -> Result<LoadOutput, LoadError> {
     let (table, date) = (&job.settings.warehouse_table, job.settings.report_date);
     let staging = table.staging(date);
     drop_staging(client, table, &staging, date)?;
     let comment = catalog::staging_comment(table, date).replace('\'', "''");
-    client
-        .batch_execute(&format!(
-            "CREATE TABLE {staging} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS);\n\
-             ALTER TABLE {staging} ADD CHECK (report_date = '{date}');\n\
-             COMMENT ON TABLE {staging} IS '{comment}';",
-            staging = staging.quoted(),
-            parent = table.quoted(),
-        ))
-        .map_err(db_error("creating the staging table of", table))?;
-    let result = build_and_swap(client, job, &staging);
+    // On Citus the staging table is distributed like the table, on the same
+    // shards' nodes, in the same statement: it is never a local table to fill.
+    let distribute =
+        shape.distributed_by.as_ref().map(|column| distribution::distribute(&staging, column, Some(table)));
+    let (staging_name, parent) = (staging.quoted(), table.quoted());
+    let mut create = vec![
+        format!("CREATE TABLE {staging_name} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"),
+        format!("ALTER TABLE {staging_name} ADD CHECK (report_date = '{date}')"),
+        format!("COMMENT ON TABLE {staging_name} IS '{comment}'"),
+    ];
+    create.extend(distribute);
+    in_one_transaction(client, &create).map_err(db_error("creating the staging table of", table))?;
+    let result = build_and_swap(client, job, shape, &staging);
     if result.is_err() {
         // Best effort: the next load of the date drops it anyway.
         let _ = drop_staging(client, table, &staging, date);
@@ -61,10 +83,16 @@ pub(super) fn swap_in(client: &mut postgres::Client, job: &Job<'_>) -> Result<Lo
     result
 }
 
-fn build_and_swap(client: &mut postgres::Client, job: &Job<'_>, staging: &TableName) -> Result<LoadOutput, LoadError> {
+fn build_and_swap(
+    client: &mut postgres::Client,
+    job: &Job<'_>,
+    shape: &TableShape,
+    staging: &TableName,
+) -> Result<LoadOutput, LoadError> {
     let (table, date) = (&job.settings.warehouse_table, job.settings.report_date);
     let sessions = job.settings.load_sessions.max(1);
-    let (loaded, segments) = sessions::copy_all(job.warehouse, staging, &job.feed.reader(), sessions, job.on_bytes)?;
+    let (loaded, segments) =
+        sessions::copy_all(job.warehouse, staging, shape.rows, &job.feed.reader(), sessions, job.on_bytes)?;
     check_count(loaded, job.feed)?;
     crate::failpoint::hit("load.copied");
     // Counted before the swap takes its locks.
@@ -80,46 +108,77 @@ fn build_and_swap(client: &mut postgres::Client, job: &Job<'_>, staging: &TableN
     if let Some(old) =
         catalog::partition_of(&mut tx, table, date).map_err(db_error("finding the date's partition in", table))?
     {
-        tx.batch_execute(&format!("ALTER TABLE {} DETACH PARTITION {old};\nDROP TABLE {old};", table.quoted()))
-            .map_err(db_error("detaching the date's old partition from", table))?;
+        let detach = [format!("ALTER TABLE {} DETACH PARTITION {old}", table.quoted()), format!("DROP TABLE {old}")];
+        run_each(&mut tx, &detach).map_err(db_error("detaching the date's old partition from", table))?;
     }
     let comment = format!("vendor-match: rows of {date} for {table}").replace('\'', "''");
-    tx.batch_execute(&format!(
-        "ALTER TABLE {staging} RENAME TO {name};\n\
-         ALTER TABLE {parent} ATTACH PARTITION {partition} FOR VALUES IN ('{date}');\n\
-         COMMENT ON TABLE {partition} IS '{comment}';",
-        staging = staging.quoted(),
-        name = quote_ident(&partition.table),
-        parent = table.quoted(),
-        partition = partition.quoted(),
-    ))
-    .map_err(db_error("attaching the new partition to", table))?;
+    let attach = [
+        format!("ALTER TABLE {} RENAME TO {}", staging.quoted(), quote_ident(&partition.table)),
+        format!("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ('{date}')", table.quoted(), partition.quoted()),
+        format!("COMMENT ON TABLE {} IS '{comment}'", partition.quoted()),
+    ];
+    run_each(&mut tx, &attach).map_err(db_error("attaching the new partition to", table))?;
     commit(tx, table)?;
+    let distribution = match &shape.distributed_by {
+        Some(column) => Some(placement(client, &partition, column).map_err(db_error("reading the shards of", table))?),
+        None => None,
+    };
     Ok(LoadOutput {
         table: table.to_string(),
         rows_replaced,
         rows_loaded: loaded,
         partition: Some(partition.to_string()),
         sessions: sessions.min(segments.max(1) as u32),
+        distribution,
     })
 }
 
+/// How many shards hold `relation` on how many nodes (Citus).
+fn placement(
+    client: &mut impl GenericClient,
+    relation: &TableName,
+    column: &str,
+) -> Result<Distribution, postgres::Error> {
+    let row = client.query_one(
+        "SELECT count(DISTINCT shardid), count(DISTINCT (nodename, nodeport)) FROM citus_shards \
+         WHERE table_name = to_regclass($1)",
+        &[&relation.quoted()],
+    )?;
+    let count = |i: usize| u32::try_from(row.get::<_, i64>(i)).unwrap_or(u32::MAX);
+    Ok(Distribution { column: column.to_string(), shards: count(0), nodes: count(1) })
+}
+
 /// Plain table: delete the date's rows and COPY the new ones in one transaction.
-pub(super) fn replace_in(client: &mut postgres::Client, job: &Job<'_>) -> Result<LoadOutput, LoadError> {
+pub(super) fn replace_in(
+    client: &mut postgres::Client,
+    job: &Job<'_>,
+    shape: &TableShape,
+) -> Result<LoadOutput, LoadError> {
     let (settings, table) = (job.settings, &job.settings.warehouse_table);
     let mut tx = client.transaction().map_err(db_error("starting a transaction on", table))?;
     let rows_replaced = tx
         .execute(&format!("DELETE FROM {} WHERE report_date = $1", table.quoted()), &[&settings.report_date])
-        .map_err(db_error("deleting the report date's rows", table))?;
+        .map_err(db_error("deleting the report date's rows from", table))?;
     let mut loaded = 0;
     let reader = job.feed.reader();
     while let Some(segment) = reader.next() {
-        loaded += sessions::copy_segment(&mut tx, table, &segment, job.on_bytes)?;
+        loaded += sessions::copy_segment(&mut tx, table, shape.rows, &segment, job.on_bytes)?;
     }
     check_count(loaded, job.feed)?;
     crate::failpoint::hit("load.copied");
     commit(tx, table)?;
-    Ok(LoadOutput { table: table.to_string(), rows_replaced, rows_loaded: loaded, partition: None, sessions: 1 })
+    let distribution = match &shape.distributed_by {
+        Some(column) => Some(placement(client, table, column).map_err(db_error("reading the shards of", table))?),
+        None => None,
+    };
+    Ok(LoadOutput {
+        table: table.to_string(),
+        rows_replaced,
+        rows_loaded: loaded,
+        partition: None,
+        sessions: 1,
+        distribution,
+    })
 }
 
 /// Every row match wrote was loaded (this waits for match to finish).
@@ -134,6 +193,19 @@ fn check_count(loaded: u64, feed: &SegmentFeed) -> Result<(), LoadError> {
 fn count_rows(client: &mut impl GenericClient, relation: &str) -> Result<u64, postgres::Error> {
     let count: i64 = client.query_one(&format!("SELECT count(*) FROM {relation}"), &[])?.get(0);
     Ok(count.max(0) as u64)
+}
+
+/// Runs `statements` one by one: Citus passes a DDL statement's text on to
+/// the workers, and refuses a text of several.
+fn run_each(client: &mut impl GenericClient, statements: &[String]) -> Result<(), postgres::Error> {
+    statements.iter().try_for_each(|statement| client.batch_execute(statement))
+}
+
+/// Runs `statements` one by one in a transaction of their own.
+pub(super) fn in_one_transaction(client: &mut postgres::Client, statements: &[String]) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    run_each(&mut tx, statements)?;
+    tx.commit()
 }
 
 /// Drops the date's staging table left by a failed load, if it is ours.
@@ -155,5 +227,5 @@ fn drop_staging(
 /// Commits; the failpoint lets a test hold the transaction open meanwhile.
 fn commit(tx: postgres::Transaction<'_>, table: &TableName) -> Result<(), LoadError> {
     crate::failpoint::hit("load.committing");
-    tx.commit().map_err(db_error("committing", table))
+    tx.commit().map_err(db_error("committing the load into", table))
 }

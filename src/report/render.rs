@@ -71,6 +71,9 @@ fn run_summary(out: &mut String, manifest: &Manifest) {
             "Warehouse table: {} ({} rows loaded, {} replaced)",
             load.table, load.rows_loaded, load.rows_replaced
         );
+        if let Some(d) = &load.distribution {
+            let _ = writeln!(out, "Citus: distributed by {}, {} shards on {} nodes", d.column, d.shards, d.nodes);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod citus;
 pub mod mysql_server;
 pub mod naive;
 pub mod tls;

@@ -1,0 +1,223 @@
+//! A Citus cluster as the warehouse (issue 13): the table distributed by
+//! `user_key`, the date's partition built aside on the same shards and
+//! swapped in, re-runs that never duplicate, readers that never see a mix,
+//! and a worker stopped mid-load. Our users and the vendor's come from the
+//! test PostgreSQL server and the fixture server, as everywhere else.
+
+use std::time::Duration;
+
+use crate::util::citus::{kit, CitusSchema, StoppedWorker};
+use crate::util::naive::{expected_rows, internal_users, vendor_users};
+use crate::util::*;
+
+const FAILPOINT: &str = "VENDOR_MATCH_FAILPOINT";
+
+fn run_into(
+    env: &TestEnv,
+    server: &Server,
+    source: &TestDb,
+    citus: &CitusSchema,
+    extra: &[&str],
+) -> std::process::Output {
+    let url = source.url();
+    let table = citus.table();
+    let mut args = hand_written_run_into(&server.url, &url, citus.url());
+    args.extend(["--warehouse-table", &table]);
+    args.extend(extra);
+    env.run(&args)
+}
+
+fn expected(db: &TestDb, pages: &std::path::Path, date: &str, days: i64) -> Vec<WarehouseRow> {
+    expected_rows(&vendor_users(pages), &internal_users(db), date, days)
+}
+
+/// (table, distribution column, colocation id) of every Citus table in the schema.
+fn distributed_tables(citus: &CitusSchema) -> Vec<(String, String, i32)> {
+    citus
+        .client()
+        .query(
+            "SELECT p.logicalrelid::regclass::text, column_to_column_name(p.logicalrelid, p.partkey), p.colocationid \
+             FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid \
+             WHERE c.relnamespace = $1::text::regnamespace ORDER BY 1",
+            &[&citus.schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[test]
+fn generated_fixtures_load_into_a_distributed_table_with_the_naive_join_rows_on_both_workers() {
+    let Some(citus) = CitusSchema::new("generated") else { return };
+    let db = TestDb::new("citus_generated");
+    let env = TestEnv::new();
+    let pages = env.path().join("fixtures");
+    let planted = generate(&db, &pages, &["--vendor-users", "3000", "--internal-users", "5000", "--page-size", "100"]);
+    let server = Server::start(&pages, &[]);
+    let output = run_into(&env, &server, &db, &citus, &[]);
+    assert_exit(&output, 0);
+
+    let table = citus.table();
+    let expected = expected(&db, &pages, "2017-02-02", 30);
+    assert_rows_eq(&warehouse_rows_from(&mut citus.client(), &table, "2017-02-02"), &expected);
+    let matched = expected.iter().filter(|r| r.status == "matched").count();
+    assert_eq!(matched as u64, planted["total_matches"].as_u64().unwrap());
+
+    // The table and its partition: distributed by user_key, colocated.
+    let tables = distributed_tables(&citus);
+    let names: Vec<&str> = tables.iter().map(|t| t.0.as_str()).collect();
+    let partition = format!("{}_20170202", table);
+    assert_eq!(names, [table.as_str(), partition.as_str()]);
+    assert!(tables.iter().all(|t| t.1 == "user_key" && t.2 == tables[0].2), "{tables:?}");
+
+    // user_key is our id where the row has one, else the vendor's: never null.
+    let mut client = citus.client();
+    let wrong: i64 = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {table} WHERE user_key IS DISTINCT FROM coalesce(internal_user_id, vendor_user_id)"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(wrong, 0);
+
+    // Rows on both workers, adding up to the table.
+    let per_node: Vec<(String, i32, i64)> = client
+        .query(
+            "SELECT nodename, nodeport, sum(result::bigint)::bigint FROM \
+             run_command_on_placements($1::text::regclass, 'SELECT count(*) FROM %s') GROUP BY 1, 2 ORDER BY 2",
+            &[&partition],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(per_node.len(), 2, "{per_node:?}");
+    assert!(per_node.iter().all(|n| n.2 > 0), "{per_node:?}");
+    assert_eq!(per_node.iter().map(|n| n.2).sum::<i64>(), expected.len() as i64);
+    let report = std::fs::read_to_string(env.output()).unwrap();
+    assert!(report.contains("Citus: distributed by user_key, ") && report.contains(" on 2 nodes"), "{report}");
+    assert!(report.contains("SELECT create_distributed_table("), "{report}");
+}
+
+#[test]
+fn a_rerun_of_a_date_on_citus_replaces_its_rows_and_leaves_other_dates_alone() {
+    let Some(citus) = CitusSchema::new("rerun") else { return };
+    let db = seeded_db("citus_rerun");
+    let server = hand_written_server();
+    let pages = repo("fixtures/vendor");
+    let env = TestEnv::new();
+    assert_exit(&run_into(&env, &server, &db, &citus, &["--report-date", "2017-02-02", "--active-days", "10"]), 0);
+    assert_exit(&run_into(&env, &server, &db, &citus, &["--report-date", "2017-01-15"]), 0);
+    let again = run_into(&env, &server, &db, &citus, &["--report-date", "2017-02-02"]);
+    assert_exit(&again, 0);
+
+    let table = citus.table();
+    let mut client = citus.client();
+    let feb = expected(&db, &pages, "2017-02-02", 30);
+    assert_rows_eq(&warehouse_rows_from(&mut client, &table, "2017-02-02"), &feb);
+    assert_rows_eq(&warehouse_rows_from(&mut client, &table, "2017-01-15"), &expected(&db, &pages, "2017-01-15", 30));
+    assert!(
+        stdout(&again).contains(&format!("({} rows loaded, {} replaced)", feb.len(), feb.len())),
+        "{}",
+        stdout(&again)
+    );
+    // Two partitions, both distributed beside the table; nothing left aside.
+    assert_eq!(distributed_tables(&citus).len(), 3, "{:?}", distributed_tables(&citus));
+    let leftovers: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = $1::text::regnamespace AND relname LIKE '%loading'",
+            &[&citus.schema],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0);
+}
+
+#[test]
+fn readers_of_a_citus_table_see_the_old_rows_or_the_new_never_a_mix() {
+    let Some(citus) = CitusSchema::new("readers") else { return };
+    let db = seeded_db("citus_readers");
+    let server = hand_written_server();
+    let pages = repo("fixtures/vendor");
+    let env = TestEnv::new();
+    assert_exit(&run_into(&env, &server, &db, &citus, &["--active-days", "10"]), 0);
+    let table = citus.table();
+    let old = warehouse_rows_from(&mut citus.client(), &table, "2017-02-02");
+    let new = expected(&db, &pages, "2017-02-02", 30);
+    assert_ne!(old, new);
+
+    // The second load holds its swap open for 2 s; a reader reads all along.
+    let url = db.url();
+    let mut args = hand_written_run_into(&server.url, &url, citus.url());
+    args.extend(["--warehouse-table", &table]);
+    let mut load = env.command(&args).env(FAILPOINT, "load.committing:pause=2000").spawn().unwrap();
+    let mut reader = citus.client();
+    let (mut saw_old, mut saw_new) = (0, 0);
+    loop {
+        let done = load.try_wait().unwrap().is_some();
+        let rows = warehouse_rows_from(&mut reader, &table, "2017-02-02");
+        if rows == old {
+            saw_old += 1;
+        } else {
+            assert_rows_eq(&rows, &new);
+            saw_new += 1;
+        }
+        if done {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(load.wait().unwrap().success());
+    assert!(saw_old > 0 && saw_new > 0, "old {saw_old}, new {saw_new}");
+}
+
+#[test]
+fn a_worker_stopped_mid_load_fails_the_load_in_one_line_and_resume_finishes_once_it_is_back() {
+    let Some(citus) = CitusSchema::new("worker") else { return };
+    let Some(cluster) = kit() else { return };
+    let db = seeded_db("citus_worker");
+    let server = hand_written_server();
+    let pages = repo("fixtures/vendor");
+    let env = TestEnv::new();
+    // Old rows of the date: a 10-day window.
+    assert_exit(&run_into(&env, &server, &db, &citus, &["--active-days", "10"]), 0);
+    let table = citus.table();
+    let old = warehouse_rows_from(&mut citus.client(), &table, "2017-02-02");
+
+    // A second run of the date pauses inside its COPY; worker 2 stops meanwhile.
+    let url = db.url();
+    let mut args = hand_written_run_into(&server.url, &url, citus.url());
+    args.extend(["--warehouse-table", &table]);
+    let mut load = Watched::spawn(env.command(&args).env(FAILPOINT, "load.copying:pause=3000"));
+    load.wait_for("failpoint load.copying: pausing");
+    let worker = StoppedWorker::stop(&cluster, 2);
+    let failed = load.finish();
+    assert_exit(&failed, 1);
+    assert_one_error_line(&failed);
+    let err = stderr(&failed);
+    assert!(err.contains("vendor-match resume --run-id"), "{err}");
+    assert!(err.contains("127.0.0.1:9702") || err.contains("remote node"), "{err}");
+
+    // Back up: nothing of the failed load is visible, then resume finishes it.
+    worker.start();
+    assert_rows_eq(&warehouse_rows_from(&mut citus.client(), &table, "2017-02-02"), &old);
+    let resumed = env.run(&["resume", "--quiet", "--warehouse-url", citus.url()]);
+    assert_exit(&resumed, 0);
+    assert_rows_eq(
+        &warehouse_rows_from(&mut citus.client(), &table, "2017-02-02"),
+        &expected(&db, &pages, "2017-02-02", 30),
+    );
+    let leftovers: i64 = citus
+        .client()
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = $1::text::regnamespace AND relname LIKE '%loading'",
+            &[&citus.schema],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(leftovers, 0);
+}
