@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh 1m 10m          # users a side: 100k, 1m, 2.5m, 10m, 250000 ...
 #   scripts/bench.sh --mysql 1m 10m  # extract with our users in MySQL / MariaDB (scripts/bench_mysql.sh)
+#   scripts/bench.sh --citus 1m 10m  # load into a 3-node Citus cluster beside one server (scripts/bench_citus.sh)
 #
 # Environment:
 #   BENCH_REPEAT=3          repetitions of every measurement (medians are reported)
@@ -35,6 +36,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = --mysql ]; then shift; exec scripts/bench_mysql.sh "$@"; fi
+if [ "${1:-}" = --citus ]; then shift; exec scripts/bench_citus.sh "$@"; fi
 
 REPEAT=${BENCH_REPEAT:-3}
 BIN=${BENCH_BIN:-target/release/vendor-match}

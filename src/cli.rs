@@ -115,7 +115,8 @@ pub struct SharedArgs {
     /// to the driver as written; an unknown one is refused before anything runs.
     #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub source_url: Option<String>,
-    /// Warehouse PostgreSQL database that receives the rows (TLS as for a PostgreSQL --source-url).
+    /// Warehouse PostgreSQL database that receives the rows, or a Citus coordinator (the table it
+    /// creates there is distributed by user_key). TLS as for a PostgreSQL --source-url.
     #[arg(long, env = env::WAREHOUSE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub warehouse_url: Option<String>,
     /// Warehouse table, optionally schema-qualified [default: public.platform_user_activity]
