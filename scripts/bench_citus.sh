@@ -11,8 +11,10 @@
 #   load.citus    the same into a fresh database on the kit's cluster (scripts/citus-up.sh):
 #                 coordinator 127.0.0.1:9700, workers 9701 and 9702, all on this machine
 # each under /usr/bin/time -v. After each Citus load it records the shard
-# count and the rows and bytes each worker holds. Prints the medians, the
-# ratio and the figures per node.
+# count and the rows and bytes each worker holds. Around each load it reads
+# the CPU seconds every server's backends used (the postmaster's reaped
+# children, /proc/<pid>/stat; servers on this machine only) and
+# vendor-match's own. Prints the medians, the ratio and the figures per node.
 #
 # Environment: BENCH_REPEAT, BENCH_BIN, BENCH_NO_BUILD=1 as in scripts/bench.sh;
 # BENCH_DIR (default work/bench-citus): fixtures, runs, results.tsv, table.txt.
@@ -86,6 +88,15 @@ prepare() {
   kill "$SERVER"; SERVER=
 }
 
+# backend_cpu URL: CPU seconds used so far by the reaped backends of the
+# server at URL (empty when its data directory is not on this machine).
+backend_cpu() {
+  local dir pid
+  dir=$(psql "$1" -XAtc 'SHOW data_directory' 2>/dev/null) || return 0
+  pid=$(head -n1 "$dir/postmaster.pid" 2>/dev/null) || return 0
+  awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($16 + $17) / t }' "/proc/$pid/stat" 2>/dev/null || true
+}
+
 # load LABEL ITEM WAREHOUSE_URL
 load() {
   local label=$1 item=$2 t0 secs
@@ -95,20 +106,41 @@ load() {
   secs=$(seconds_since "$t0")
   record "$label" "$item" seconds "$secs"
   record "$label" "$item" rss_kib "$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$DIR/$label/time.txt")"
+  record "$label" "$item" cpu "$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$DIR/$label/time.txt")"
   log "$label: $item $secs s"
+}
+
+# cpu_around LABEL ITEM URL... -- COMMAND: runs COMMAND, recording the CPU each server's backends used meanwhile.
+cpu_around() {
+  local label=$1 item=$2 urls=() before=() i after
+  shift 2
+  while [ "$1" != -- ]; do urls+=("$1"); shift; done
+  shift
+  for url in "${urls[@]}"; do before+=("$(backend_cpu "$url")"); done
+  "$@"
+  sleep 1 # the last backends exit and are reaped
+  for i in "${!urls[@]}"; do
+    after=$(backend_cpu "${urls[$i]}")
+    if [ -n "$after" ] && [ -n "${before[$i]}" ]; then
+      record "$label" "$item.node$i" cpu "$(awk -v a="${before[$i]}" -v b="$after" 'BEGIN { printf "%.2f\n", b - a }')"
+    fi
+  done
 }
 
 load_single() {
   local db=vm_benchci_$1_wh
   psql "$PG_ADMIN" -Xqc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-  load "$1" load.single "$(with_db "$PG_ADMIN" "$db")"
+  cpu_around "$1" load.single "$PG_ADMIN" -- load "$1" load.single "$(with_db "$PG_ADMIN" "$db")"
   psql "$PG_ADMIN" -Xqc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 }
 
 load_citus() {
   local label=$1 url partition
   url=$(scripts/citus-up.sh "vm_benchci_$label")
-  load "$label" load.citus "$url"
+  local w1 w2
+  w1=$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(netloc=f"{p.username}@{p.hostname}:{p.port+1}").geturl())' "$url")
+  w2=$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(netloc=f"{p.username}@{p.hostname}:{p.port+2}").geturl())' "$url")
+  cpu_around "$label" load.citus "$url" "$w1" "$w2" -- load "$label" load.citus "$url"
   partition=$(psql "$url" -XAtc "SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = '$TABLE'::regclass LIMIT 1")
   record "$label" citus shards "$(psql "$url" -XAtc "SELECT shard_count FROM citus_tables WHERE table_name = '$partition'::regclass")"
@@ -149,6 +181,15 @@ rows = [
     ("rows/s single (thousands)", lambda l: sum(med(l, n, "rows") for n in nodes) / med(l, "load.single", "seconds") / 1000),
     ("rows/s citus (thousands)", lambda l: sum(med(l, n, "rows") for n in nodes) / med(l, "load.citus", "seconds") / 1000),
     ("shards", lambda l: med(l, "citus", "shards")),
+    ("CPU s: vendor-match (single)", lambda l: med(l, "load.single", "cpu")),
+    ("CPU s: the one server", lambda l: med(l, "load.single.node0", "cpu")),
+    ("CPU s: vendor-match (citus)", lambda l: med(l, "load.citus", "cpu")),
+    ("CPU s: coordinator", lambda l: med(l, "load.citus.node0", "cpu")),
+    ("CPU s: worker 1", lambda l: med(l, "load.citus.node1", "cpu")),
+    ("CPU s: worker 2", lambda l: med(l, "load.citus.node2", "cpu")),
+    ("CPU us/row: one server", lambda l: med(l, "load.single.node0", "cpu") / sum(med(l, n, "rows") for n in nodes) * 1e6),
+    ("CPU us/row: coordinator", lambda l: med(l, "load.citus.node0", "cpu") / sum(med(l, n, "rows") for n in nodes) * 1e6),
+    ("CPU us/row on a worker", lambda l: (med(l, "load.citus.node1", "cpu") / med(l, nodes[0], "rows") + med(l, "load.citus.node2", "cpu") / med(l, nodes[-1], "rows")) / 2 * 1e6),
     ("peak RSS single MiB", lambda l: max(values[l, "load.single", "rss_kib"]) / 1024),
     ("peak RSS citus MiB", lambda l: max(values[l, "load.citus", "rss_kib"]) / 1024),
 ]

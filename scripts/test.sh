@@ -16,7 +16,12 @@ if [ -z "${VENDOR_MATCH_TEST_CITUS_URL:-}" ]; then
       export VENDOR_MATCH_TEST_CITUS_URL=$url
       VENDOR_MATCH_TEST_CITUS_KIT=$(scripts/citus-up.sh --kit)
       export VENDOR_MATCH_TEST_CITUS_KIT ;;
-    3) echo "test: no Citus kit: the Citus tests will say they are skipped" >&2 ;;
+    3)
+      if [ "${VENDOR_MATCH_REQUIRE_CITUS:-}" = 1 ]; then
+        echo "test: VENDOR_MATCH_REQUIRE_CITUS=1 and no Citus kit: failing rather than skip the Citus tests" >&2
+        exit 1
+      fi
+      echo "test: no Citus kit: the Citus tests will say they are skipped" >&2 ;;
     *) exit "$status" ;;
   esac
 fi

@@ -137,6 +137,42 @@ fn a_rerun_of_a_date_on_citus_replaces_its_rows_and_leaves_other_dates_alone() {
     assert_eq!(leftovers, 0);
 }
 
+/// Runs a load of `date` (its swap held open 2 s) while a reader reads the
+/// date's rows all along: every read must be `old` or `new`, whole.
+fn read_through_a_load(
+    env: &TestEnv,
+    server: &Server,
+    db: &TestDb,
+    citus: &CitusSchema,
+    date: &str,
+    old: &[WarehouseRow],
+    new: &[WarehouseRow],
+) {
+    let url = db.url();
+    let table = citus.table();
+    let mut args = hand_written_run_into(&server.url, &url, citus.url());
+    args.extend(["--warehouse-table", &table, "--report-date", date]);
+    let mut load = env.command(&args).env(FAILPOINT, "load.committing:pause=2000").spawn().unwrap();
+    let mut reader = citus.client();
+    let (mut saw_old, mut saw_new) = (0, 0);
+    loop {
+        let done = load.try_wait().unwrap().is_some();
+        let rows = warehouse_rows_from(&mut reader, &table, date);
+        if rows == old {
+            saw_old += 1;
+        } else {
+            assert_rows_eq(&rows, new);
+            saw_new += 1;
+        }
+        if done {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(load.wait().unwrap().success());
+    assert!(saw_old > 0 && saw_new > 0, "old {saw_old}, new {saw_new}");
+}
+
 #[test]
 fn readers_of_a_citus_table_see_the_old_rows_or_the_new_never_a_mix() {
     let Some(citus) = CitusSchema::new("readers") else { return };
@@ -144,35 +180,80 @@ fn readers_of_a_citus_table_see_the_old_rows_or_the_new_never_a_mix() {
     let server = hand_written_server();
     let pages = repo("fixtures/vendor");
     let env = TestEnv::new();
+    // The table exists (another date); a date's first load, then a load replacing a date's rows.
+    assert_exit(&run_into(&env, &server, &db, &citus, &["--report-date", "2016-12-31"]), 0);
+    let first = expected(&db, &pages, "2017-01-15", 30);
+    read_through_a_load(&env, &server, &db, &citus, "2017-01-15", &[], &first);
     assert_exit(&run_into(&env, &server, &db, &citus, &["--active-days", "10"]), 0);
-    let table = citus.table();
-    let old = warehouse_rows_from(&mut citus.client(), &table, "2017-02-02");
+    let old = warehouse_rows_from(&mut citus.client(), &citus.table(), "2017-02-02");
     let new = expected(&db, &pages, "2017-02-02", 30);
     assert_ne!(old, new);
+    read_through_a_load(&env, &server, &db, &citus, "2017-02-02", &old, &new);
+}
 
-    // The second load holds its swap open for 2 s; a reader reads all along.
-    let url = db.url();
-    let mut args = hand_written_run_into(&server.url, &url, citus.url());
-    args.extend(["--warehouse-table", &table]);
-    let mut load = env.command(&args).env(FAILPOINT, "load.committing:pause=2000").spawn().unwrap();
-    let mut reader = citus.client();
-    let (mut saw_old, mut saw_new) = (0, 0);
-    loop {
-        let done = load.try_wait().unwrap().is_some();
-        let rows = warehouse_rows_from(&mut reader, &table, "2017-02-02");
-        if rows == old {
-            saw_old += 1;
-        } else {
-            assert_rows_eq(&rows, &new);
-            saw_new += 1;
-        }
-        if done {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(load.wait().unwrap().success());
-    assert!(saw_old > 0 && saw_new > 0, "old {saw_old}, new {saw_new}");
+#[test]
+fn a_plain_table_distributed_by_user_key_has_its_date_replaced_with_the_key_added() {
+    let Some(citus) = CitusSchema::new("plain") else { return };
+    let db = seeded_db("citus_plain");
+    let server = hand_written_server();
+    let pages = repo("fixtures/vendor");
+    let env = TestEnv::new();
+    let table = citus.table();
+    // A DBA's table: not partitioned, distributed by user_key, one row of another date.
+    let columns: Vec<String> = expected_columns().iter().map(|(n, t)| format!("{n} {t}")).collect();
+    citus
+        .client()
+        .batch_execute(&format!(
+            "CREATE TABLE {table} ({}, user_key bigint NOT NULL);
+             SELECT create_distributed_table('{table}', 'user_key');
+             INSERT INTO {table} (report_date, run_id, match_status, user_key) VALUES ('2016-12-31', 'old', 'matched', 1);",
+            columns.join(", ")
+        ))
+        .unwrap();
+    assert_exit(&run_into(&env, &server, &db, &citus, &[]), 0);
+    let again = run_into(&env, &server, &db, &citus, &[]);
+    assert_exit(&again, 0);
+    let expected = expected(&db, &pages, "2017-02-02", 30);
+    assert_rows_eq(&warehouse_rows_from(&mut citus.client(), &table, "2017-02-02"), &expected);
+    let mut client = citus.client();
+    let (others, wrong): (i64, i64) = {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FILTER (WHERE report_date <> '2017-02-02'), \
+                     count(*) FILTER (WHERE report_date = '2017-02-02' AND user_key IS DISTINCT FROM coalesce(internal_user_id, vendor_user_id)) \
+                     FROM {table}"
+                ),
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!((others, wrong), (1, 0));
+    assert!(stdout(&again).contains(&format!("({} rows loaded, {} replaced)", expected.len(), expected.len())));
+}
+
+/// The warehouse columns as SPEC §6 lists them, written out here (not taken from the code).
+fn expected_columns() -> [(&'static str, &'static str); 17] {
+    [
+        ("report_date", "date NOT NULL"),
+        ("run_id", "text NOT NULL"),
+        ("match_status", "text NOT NULL"),
+        ("match_key", "text"),
+        ("internal_user_id", "bigint"),
+        ("vendor_user_id", "bigint"),
+        ("firstname", "text"),
+        ("lastname", "text"),
+        ("specialty", "text"),
+        ("practice_location", "text"),
+        ("internal_classification", "text"),
+        ("internal_platform_registered_on", "text"),
+        ("internal_last_active_date", "date"),
+        ("internal_is_active", "boolean"),
+        ("vendor_classification", "text"),
+        ("vendor_last_active_date", "date"),
+        ("vendor_is_active", "boolean"),
+    ]
 }
 
 #[test]
@@ -200,7 +281,7 @@ fn a_worker_stopped_mid_load_fails_the_load_in_one_line_and_resume_finishes_once
     assert_one_error_line(&failed);
     let err = stderr(&failed);
     assert!(err.contains("vendor-match resume --run-id"), "{err}");
-    assert!(err.contains("127.0.0.1:9702") || err.contains("remote node"), "{err}");
+    assert!(err.contains("remote node") && err.contains(":9702"), "{err}");
 
     // Back up: nothing of the failed load is visible, then resume finishes it.
     worker.start();

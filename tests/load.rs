@@ -92,6 +92,41 @@ fn a_plain_table_made_by_someone_else_has_its_date_replaced_in_one_transaction()
 }
 
 #[test]
+fn on_one_server_a_user_key_column_is_someone_elses_and_the_tool_creates_none() {
+    let db = seeded_db("userkey");
+    // A DBA's column named like the Citus distribution column, of another type.
+    db.client()
+        .batch_execute(
+            &PLAIN_DDL.replace("loaded_at timestamptz", "user_key text DEFAULT 'dba', loaded_at timestamptz"),
+        )
+        .unwrap();
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    assert_exit(&run_date(&env, &server, &db.url(), "2017-02-02"), 0);
+    let expected = expected(&db, "2017-02-02");
+    assert_rows_eq(&warehouse_rows(&db, TABLE, "2017-02-02"), &expected);
+    let theirs: i64 = db
+        .client()
+        .query_one("SELECT count(*) FROM platform_user_activity WHERE user_key = 'dba'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(theirs as usize, expected.len());
+
+    // The table the tool creates on one server has no such column.
+    let fresh = seeded_db("userkey_fresh");
+    assert_exit(&run_date(&env, &server, &fresh.url(), "2017-02-02"), 0);
+    let columns: i64 = fresh
+        .client()
+        .query_one(
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 'platform_user_activity'::regclass AND attname = 'user_key'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(columns, 0);
+}
+
+#[test]
 fn a_table_with_another_column_type_fails_with_one_clear_line_and_loads_nothing() {
     let db = seeded_db("mismatch");
     db.client().batch_execute(&PLAIN_DDL.replace("internal_user_id bigint", "internal_user_id integer")).unwrap();

@@ -97,16 +97,20 @@ pub fn inspect(client: &mut impl GenericClient, table: &TableName) -> Result<Tab
             &[],
         )?
         .get(0);
-    let user_key = columns.iter().find(|row| row.get::<_, String>(0) == USER_KEY).map(|row| row.get::<_, String>(1));
-    let rows = match user_key.as_deref() {
-        None => RowShape::AsWritten,
-        Some(USER_KEY_TYPE) => RowShape::WithUserKey,
-        Some(found) => {
-            let problem = format!("has column {USER_KEY} of type {found}; the tool writes {USER_KEY_TYPE}");
+    let distributed_by = if is_citus(client)? { distribution_column(client, &regclass)? } else { None };
+    // Only a table Citus distributes by user_key gets the column from the
+    // tool: anywhere else a user_key column is someone else's, left alone.
+    let rows = if distributed_by.as_deref() == Some(USER_KEY) {
+        let found = columns.iter().find(|row| row.get::<_, String>(0) == USER_KEY).map(|row| row.get::<_, String>(1));
+        if found.as_deref() != Some(USER_KEY_TYPE) {
+            let found = found.unwrap_or_default();
+            let problem = format!("is distributed by {USER_KEY} of type {found}; the tool writes {USER_KEY_TYPE}");
             return Err(TableMismatch { table: table.to_string(), problem }.into());
         }
+        RowShape::WithUserKey
+    } else {
+        RowShape::AsWritten
     };
-    let distributed_by = if is_citus(client)? { distribution_column(client, &regclass)? } else { None };
     let layout = if partitioned_by_date { Layout::Partitioned } else { Layout::Plain };
     Ok(TableShape { layout, rows, distributed_by })
 }

@@ -7,7 +7,7 @@ use crate::table::{TableName, COLUMNS};
 /// `CREATE TABLE IF NOT EXISTS` for the warehouse table: one partition per
 /// report date, so that a load builds a date's rows aside and swaps them in.
 pub fn create_table(table: &TableName) -> String {
-    create(table, &[])
+    create("CREATE TABLE IF NOT EXISTS", table, &[])
 }
 
 /// The warehouse table on a Citus coordinator: [`create_table`] with
@@ -17,16 +17,18 @@ pub fn create_table(table: &TableName) -> String {
 /// distributed by the same column, colocated.
 pub fn create_distributed_table(table: &TableName) -> Vec<String> {
     vec![
-        create(table, &[(USER_KEY, &format!("{USER_KEY_TYPE} NOT NULL"))]),
+        // Not IF NOT EXISTS: a table made meanwhile by someone else must fail
+        // the load, not be distributed (its rows moved to the workers).
+        create("CREATE TABLE", table, &[(USER_KEY, &format!("{USER_KEY_TYPE} NOT NULL"))]),
         format!("{};", distribution::comment_user_key(table)),
         format!("{};", distribution::distribute(table, USER_KEY, None)),
     ]
 }
 
-fn create(table: &TableName, extra: &[(&str, &str)]) -> String {
+fn create(create: &str, table: &TableName, extra: &[(&str, &str)]) -> String {
     let columns: Vec<String> = COLUMNS.iter().chain(extra.iter()).map(|(name, ty)| format!("  {name} {ty}")).collect();
     format!(
-        "CREATE TABLE IF NOT EXISTS {} (\n{},\n  CHECK (match_status IN ('matched', 'ambiguous', 'internal_only', 'vendor_only', 'unmatchable'))\n) PARTITION BY LIST (report_date);",
+        "{create} {} (\n{},\n  CHECK (match_status IN ('matched', 'ambiguous', 'internal_only', 'vendor_only', 'unmatchable'))\n) PARTITION BY LIST (report_date);",
         table.quoted(),
         columns.join(",\n")
     )

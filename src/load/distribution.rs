@@ -100,6 +100,8 @@ enum Stage {
     Header,
     Tuples,
     Ended,
+    /// An error was returned: nothing more is passed on.
+    Failed,
 }
 
 /// The stream is not binary COPY rows of the warehouse columns.
@@ -157,6 +159,7 @@ impl<W: Write> WithUserKey<W> {
                 }
                 Stage::Ended if rest.is_empty() => break,
                 Stage::Ended => return Err(NotOurRows("bytes follow the trailer")),
+                Stage::Failed => return Err(NotOurRows("it was refused already")),
             }
         }
         self.pending.drain(..at);
@@ -177,9 +180,14 @@ fn tuple(fields: &[u8]) -> Result<Option<(usize, i64)>, NotOurRows> {
             _ => return Err(NotOurRows("a field has a negative length")),
         };
         let Some(encoded) = fields.get(at..end) else { return Ok(None) };
+        let id = || match len {
+            -1 => Ok(None),
+            8 => Ok(field::int8(encoded)),
+            _ => Err(NotOurRows("an id is not a bigint")),
+        };
         match index {
-            INTERNAL_ID => internal = field::int8(encoded),
-            VENDOR_ID => vendor = field::int8(encoded),
+            INTERNAL_ID => internal = id()?,
+            VENDOR_ID => vendor = id()?,
             _ => {}
         }
         at = end;
@@ -193,7 +201,10 @@ fn tuple(fields: &[u8]) -> Result<Option<(usize, i64)>, NotOurRows> {
 impl<W: Write> Write for WithUserKey<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.pending.extend_from_slice(buf);
-        self.rewrite().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if let Err(e) = self.rewrite() {
+            self.stage = Stage::Failed;
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
         self.inner.write_all(&self.out)?;
         self.out.clear();
         Ok(buf.len())

@@ -102,7 +102,19 @@ fn build_and_swap(
         None => 0,
     };
     let partition = table.partition(date);
+    // Read now: the staging table's shards become the partition's as they are.
+    let distribution = match &shape.distributed_by {
+        Some(column) => Some(placement(client, staging, column).map_err(db_error("reading the shards of", table))?),
+        None => None,
+    };
     let mut tx = client.transaction().map_err(db_error("starting the swap on", table))?;
+    if shape.distributed_by.is_some() {
+        // Citus commits on each worker after the coordinator: readers wait
+        // for the lock until every worker has, even on a date's first load,
+        // whose ATTACH alone would not block them.
+        tx.batch_execute(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", table.quoted()))
+            .map_err(db_error("locking for the swap", table))?;
+    }
     // The partition may have changed since it was counted only if someone
     // else changed it outside the load lock; look again inside the transaction.
     if let Some(old) =
@@ -119,10 +131,6 @@ fn build_and_swap(
     ];
     run_each(&mut tx, &attach).map_err(db_error("attaching the new partition to", table))?;
     commit(tx, table)?;
-    let distribution = match &shape.distributed_by {
-        Some(column) => Some(placement(client, &partition, column).map_err(db_error("reading the shards of", table))?),
-        None => None,
-    };
     Ok(LoadOutput {
         table: table.to_string(),
         rows_replaced,
@@ -166,11 +174,11 @@ pub(super) fn replace_in(
     }
     check_count(loaded, job.feed)?;
     crate::failpoint::hit("load.copied");
-    commit(tx, table)?;
     let distribution = match &shape.distributed_by {
-        Some(column) => Some(placement(client, table, column).map_err(db_error("reading the shards of", table))?),
+        Some(column) => Some(placement(&mut tx, table, column).map_err(db_error("reading the shards of", table))?),
         None => None,
     };
+    commit(tx, table)?;
     Ok(LoadOutput {
         table: table.to_string(),
         rows_replaced,

@@ -84,7 +84,7 @@ pub struct StoppedWorker {
 
 impl StoppedWorker {
     pub fn stop(cluster: &std::path::Path, node: u32) -> StoppedWorker {
-        cluster_sh(cluster, "stop", node);
+        cluster_sh(cluster, "stop", node).unwrap();
         StoppedWorker { cluster: cluster.to_path_buf(), node }
     }
 
@@ -93,12 +93,19 @@ impl StoppedWorker {
 }
 
 impl Drop for StoppedWorker {
+    // No assert here: a panic while the test unwinds would abort every test.
     fn drop(&mut self) {
-        cluster_sh(&self.cluster, "start", self.node);
+        if let Err(problem) = cluster_sh(&self.cluster, "start", self.node) {
+            eprintln!("{problem}");
+        }
     }
 }
 
-fn cluster_sh(cluster: &std::path::Path, verb: &str, node: u32) {
-    let output = Command::new("bash").arg(cluster).arg(verb).arg(node.to_string()).output().unwrap();
-    assert!(output.status.success(), "cluster.sh {verb} {node}: {}", String::from_utf8_lossy(&output.stderr));
+fn cluster_sh(cluster: &std::path::Path, verb: &str, node: u32) -> Result<(), String> {
+    let output =
+        Command::new("bash").arg(cluster).arg(verb).arg(node.to_string()).output().map_err(|e| e.to_string())?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!("cluster.sh {verb} {node}: {}", String::from_utf8_lossy(&output.stderr)))
 }
