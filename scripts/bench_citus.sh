@@ -47,7 +47,7 @@ if [ "${BENCH_NO_BUILD:-}" != 1 ]; then cargo build --release --locked; fi
 BIN=$(realpath "$BIN")
 
 PG_ADMIN=$(scripts/pg-up.sh)
-scripts/citus-up.sh vm_benchci_probe > /dev/null || die "no Citus cluster (scripts/citus-up.sh)"
+KIT=$(scripts/citus-up.sh --kit) || die "no Citus kit (scripts/citus-up.sh)"
 with_db() { python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path="/"+sys.argv[2]).geturl())' "$1" "$2"; }
 
 mkdir -p "$DIR"
@@ -143,14 +143,19 @@ load_citus() {
   cpu_around "$label" load.citus "$url" "$w1" "$w2" -- load "$label" load.citus "$url"
   partition=$(psql "$url" -XAtc "SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = '$TABLE'::regclass LIMIT 1")
-  record "$label" citus shards "$(psql "$url" -XAtc "SELECT shard_count FROM citus_tables WHERE table_name = '$partition'::regclass")"
+  local shards per_node
+  shards=$(psql "$url" -XAtc "SELECT shard_count FROM citus_tables WHERE table_name = '$partition'::regclass")
+  [ -n "$shards" ] || die "$label: no shard count for $partition"
+  record "$label" citus shards "$shards"
+  per_node=$(psql "$url" -XAtc "SELECT r.nodeport, r.rows, s.bytes FROM
+    (SELECT nodeport, sum(result::bigint) AS rows FROM run_command_on_placements('$partition', 'SELECT count(*) FROM %s') GROUP BY 1) r
+    JOIN (SELECT nodeport, sum(shard_size) AS bytes FROM citus_shards WHERE table_name = '$partition'::regclass GROUP BY 1) s USING (nodeport)")
+  [ "$(wc -l <<< "$per_node")" -ge 2 ] || die "$label: rows on fewer than two workers: $per_node"
   while IFS='|' read -r port rows bytes; do
     record "$label" "node.$port" rows "$rows"
     record "$label" "node.$port" bytes "$bytes"
-  done < <(psql "$url" -XAtc "SELECT r.nodeport, r.rows, s.bytes FROM
-    (SELECT nodeport, sum(result::bigint) AS rows FROM run_command_on_placements('$partition', 'SELECT count(*) FROM %s') GROUP BY 1) r
-    JOIN (SELECT nodeport, sum(shard_size) AS bytes FROM citus_shards WHERE table_name = '$partition'::regclass GROUP BY 1) s USING (nodeport)")
-  bash "$(scripts/citus-up.sh --kit)/cluster.sh" dropdb "vm_benchci_$label"
+  done <<< "$per_node"
+  bash "$KIT/cluster.sh" dropdb "vm_benchci_$label"
 }
 
 LABELS=()

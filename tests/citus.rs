@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::load::PLAIN_DDL;
 use crate::util::citus::{kit, CitusSchema, StoppedWorker};
 use crate::util::naive::{expected_rows, internal_users, vendor_users};
 use crate::util::*;
@@ -200,14 +201,14 @@ fn a_plain_table_distributed_by_user_key_has_its_date_replaced_with_the_key_adde
     let env = TestEnv::new();
     let table = citus.table();
     // A DBA's table: not partitioned, distributed by user_key, one row of another date.
-    let columns: Vec<String> = expected_columns().iter().map(|(n, t)| format!("{n} {t}")).collect();
+    let ddl = PLAIN_DDL.replace("DEFAULT now())", "DEFAULT now(), user_key bigint NOT NULL)");
     citus
         .client()
         .batch_execute(&format!(
-            "CREATE TABLE {table} ({}, user_key bigint NOT NULL);
+            "SET search_path = {}; {ddl};
              SELECT create_distributed_table('{table}', 'user_key');
              INSERT INTO {table} (report_date, run_id, match_status, user_key) VALUES ('2016-12-31', 'old', 'matched', 1);",
-            columns.join(", ")
+            citus.schema
         ))
         .unwrap();
     assert_exit(&run_into(&env, &server, &db, &citus, &[]), 0);
@@ -231,29 +232,6 @@ fn a_plain_table_distributed_by_user_key_has_its_date_replaced_with_the_key_adde
     };
     assert_eq!((others, wrong), (1, 0));
     assert!(stdout(&again).contains(&format!("({} rows loaded, {} replaced)", expected.len(), expected.len())));
-}
-
-/// The warehouse columns as SPEC §6 lists them, written out here (not taken from the code).
-fn expected_columns() -> [(&'static str, &'static str); 17] {
-    [
-        ("report_date", "date NOT NULL"),
-        ("run_id", "text NOT NULL"),
-        ("match_status", "text NOT NULL"),
-        ("match_key", "text"),
-        ("internal_user_id", "bigint"),
-        ("vendor_user_id", "bigint"),
-        ("firstname", "text"),
-        ("lastname", "text"),
-        ("specialty", "text"),
-        ("practice_location", "text"),
-        ("internal_classification", "text"),
-        ("internal_platform_registered_on", "text"),
-        ("internal_last_active_date", "date"),
-        ("internal_is_active", "boolean"),
-        ("vendor_classification", "text"),
-        ("vendor_last_active_date", "date"),
-        ("vendor_is_active", "boolean"),
-    ]
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::util::*;
 const TABLE: &str = "public.platform_user_activity";
 
 /// The warehouse columns as a plain table, the way a DBA might create it.
-const PLAIN_DDL: &str = "CREATE TABLE platform_user_activity (
+pub const PLAIN_DDL: &str = "CREATE TABLE platform_user_activity (
   report_date date NOT NULL, run_id text NOT NULL, match_status text NOT NULL, match_key text,
   internal_user_id bigint, vendor_user_id bigint, firstname text, lastname text, specialty text,
   practice_location text, internal_classification text, internal_platform_registered_on text,
