@@ -63,8 +63,8 @@ pub(super) fn swap_in(
     let staging = table.staging(date);
     drop_staging(client, table, &staging, date)?;
     let comment = catalog::staging_comment(table, date).replace('\'', "''");
-    // On Citus the staging table is distributed like the table, on the same
-    // shards' nodes, in the same statement: it is never a local table to fill.
+    // On Citus the staging table is distributed like the table, colocated,
+    // in the transaction that creates it: it is never a local table to fill.
     let distribute =
         shape.distributed_by.as_ref().map(|column| distribution::distribute(&staging, column, Some(table)));
     let (staging_name, parent) = (staging.quoted(), table.quoted());
