@@ -52,13 +52,30 @@ impl RunDir {
     /// Creates the directory of a new run, named `id` or else with a fresh id
     /// (UTC start time and a random suffix, so ids sort by age).
     pub fn create(work_dir: &Path, id: Option<&str>) -> Result<RunDir, RunDirError> {
-        let id = match id {
-            Some(id) => id.to_string(),
-            None => format!("{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), fastrand::u16(..)),
-        };
-        let root = work_dir.join(&id);
         atomic::create_private_dir(work_dir)
             .map_err(|source| RunDirError::WorkDir { path: work_dir.to_path_buf(), source })?;
+        let Some(id) = id else {
+            // Two runs started in the same second may draw the same suffix:
+            // the later one draws again rather than fail.
+            let mut tries = 0;
+            loop {
+                let id = format!("{}-{:04x}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), fastrand::u16(..));
+                match Self::create_named(work_dir, &id) {
+                    Err(RunDirError::Run { source, .. })
+                        if source.kind() == std::io::ErrorKind::AlreadyExists && tries < 16 =>
+                    {
+                        tries += 1
+                    }
+                    created => return created,
+                }
+            }
+        };
+        Self::create_named(work_dir, id)
+    }
+
+    /// Creates the directory of the new run `id` in an existing work dir.
+    fn create_named(work_dir: &Path, id: &str) -> Result<RunDir, RunDirError> {
+        let root = work_dir.join(id);
         // Not recursive: a directory that exists already (a taken id) is an error.
         {
             use std::os::unix::fs::DirBuilderExt;
@@ -69,7 +86,7 @@ impl RunDir {
         }
         // Absolute, so the paths kept in the manifest hold from any current directory.
         let root = root.canonicalize().map_err(|source| RunDirError::Run { path: root.clone(), source })?;
-        Ok(RunDir { root, id })
+        Ok(RunDir { root, id: id.to_string() })
     }
 
     /// The existing run `id` of `work_dir`.
@@ -214,5 +231,22 @@ pub fn in_dir(path: &Path, dir: &Path) -> PathBuf {
     match path.file_name() {
         Some(name) => dir.join(name),
         None => path.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod create_tests {
+    use super::*;
+
+    #[test]
+    fn runs_started_in_the_same_second_get_distinct_ids() {
+        // 2,000 ids in a second or two from 65,536 suffixes: some draws
+        // repeat (about 30 by the birthday bound); each run still gets a directory.
+        let work = tempfile::tempdir().unwrap();
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let run = RunDir::create(work.path(), None).unwrap();
+            assert!(ids.insert(run.id.clone()), "{} given twice", run.id);
+        }
     }
 }
