@@ -27,28 +27,17 @@ DIR=${BENCH_DIR:-work/bench-citus}
 BUDGET=64MiB
 TABLE=public.platform_user_activity
 
-log() { echo "bench-citus: $*" >&2; }
-die() { log "$*"; exit 1; }
-for var in $(compgen -e); do
-  case $var in VENDOR_MATCH_TEST_*) ;; VENDOR_MATCH_* | VENDOR_API_URL | SOURCE_DATABASE_URL | WAREHOUSE_DATABASE_URL) unset "$var" ;; esac
-done
+BENCH_NAME=bench-citus
+# shellcheck source=scripts/bench_lib.sh
+. scripts/bench_lib.sh
+clear_run_settings
 export PGOPTIONS='-c client_min_messages=warning'
 [ $# -ge 1 ] || die "usage: scripts/bench_citus.sh SIZE... (users a side, e.g. 1m 10m)"
 
-size() {
-  local s=${1,,} mult=1
-  [[ $s =~ ^([0-9]+)([km]?)$ ]] || die "bad size '$1': expected e.g. 100k, 1m or 250000"
-  case ${BASH_REMATCH[2]} in k) mult=1000 ;; m) mult=1000000 ;; esac
-  echo $((BASH_REMATCH[1] * mult))
-}
-
-if [ "${BENCH_NO_BUILD:-}" != 1 ]; then cargo build --release --locked; fi
-[ -x "$BIN" ] || die "no vendor-match binary at $BIN"
-BIN=$(realpath "$BIN")
+build_binary
 
 PG_ADMIN=$(scripts/pg-up.sh)
 KIT=$(scripts/citus-up.sh --kit) || die "no Citus kit (scripts/citus-up.sh)"
-with_db() { python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path="/"+sys.argv[2]).geturl())' "$1" "$2"; }
 
 mkdir -p "$DIR"
 RAW=$DIR/results.tsv
@@ -97,6 +86,9 @@ backend_cpu() {
   awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f\n", ($16 + $17) / t }' "/proc/$pid/stat" 2>/dev/null || true
 }
 
+# port_after URL N: the URL with its port N higher.
+port_after() { python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(netloc=f"{p.username}@{p.hostname}:{p.port+int(sys.argv[2])}").geturl())' "$1" "$2"; }
+
 # load LABEL ITEM WAREHOUSE_URL
 load() {
   local label=$1 item=$2 t0 secs
@@ -137,10 +129,8 @@ load_single() {
 load_citus() {
   local label=$1 url partition
   url=$(scripts/citus-up.sh "vm_benchci_$label")
-  local w1 w2
-  w1=$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(netloc=f"{p.username}@{p.hostname}:{p.port+1}").geturl())' "$url")
-  w2=$(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(netloc=f"{p.username}@{p.hostname}:{p.port+2}").geturl())' "$url")
-  cpu_around "$label" load.citus "$url" "$w1" "$w2" -- load "$label" load.citus "$url"
+  # The kit's workers listen on the two ports after the coordinator's.
+  cpu_around "$label" load.citus "$url" "$(port_after "$url" 1)" "$(port_after "$url" 2)" -- load "$label" load.citus "$url"
   partition=$(psql "$url" -XAtc "SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
     WHERE i.inhparent = '$TABLE'::regclass LIMIT 1")
   local shards per_node

@@ -30,23 +30,13 @@ BUDGET=64MiB
 LIMIT_MIB=$((64 + 48))
 JOIN='SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, u.classification, u.platform_registered_on, u.last_active_date FROM `user` u LEFT JOIN user_practice p ON p.id = u.practice_id ORDER BY u.id'
 
-log() { echo "bench-mysql: $*" >&2; }
-die() { log "$*"; exit 1; }
-for var in $(compgen -e); do
-  case $var in VENDOR_MATCH_TEST_*) ;; VENDOR_MATCH_* | VENDOR_API_URL | SOURCE_DATABASE_URL | WAREHOUSE_DATABASE_URL) unset "$var" ;; esac
-done
+BENCH_NAME=bench-mysql
+# shellcheck source=scripts/bench_lib.sh
+. scripts/bench_lib.sh
+clear_run_settings
 [ $# -ge 1 ] || die "usage: scripts/bench_mysql.sh SIZE... (users a side, e.g. 1m 10m)"
 
-size() {
-  local s=${1,,} mult=1
-  [[ $s =~ ^([0-9]+)([km]?)$ ]] || die "bad size '$1': expected e.g. 100k, 1m or 250000"
-  case ${BASH_REMATCH[2]} in k) mult=1000 ;; m) mult=1000000 ;; esac
-  echo $((BASH_REMATCH[1] * mult))
-}
-
-if [ "${BENCH_NO_BUILD:-}" != 1 ]; then cargo build --release --locked; fi
-[ -x "$BIN" ] || die "no vendor-match binary at $BIN"
-BIN=$(realpath "$BIN")
+build_binary
 if [ -z "$FLOOR_BIN" ]; then
   if [ "${BENCH_NO_BUILD:-}" != 1 ]; then cargo bench --locked --no-run --bench vendor_floor >&2; fi
   FLOOR_BIN=$(find target/release/deps -maxdepth 1 -type f -executable -name 'vendor_floor-*' -printf '%T@ %p\n' | sort -n | tail -n1 | cut -d' ' -f2)
@@ -55,7 +45,6 @@ fi
 
 PG_ADMIN=$(scripts/pg-up.sh)
 MY_ADMIN=$(scripts/mariadb-up.sh)
-with_db() { python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1]); print(p._replace(path="/"+sys.argv[2]).geturl())' "$1" "$2"; }
 mapfile -t MYSQL_ARGS < <(python3 -c 'import sys,urllib.parse as u; p=u.urlparse(sys.argv[1])
 print("--host=" + (p.hostname or "127.0.0.1")); print("--port=" + str(p.port or 3306)); print("--user=" + u.unquote(p.username or "root"))
 if p.password: print("--password=" + u.unquote(p.password))' "$MY_ADMIN")
