@@ -4,6 +4,7 @@
 //! and a worker stopped mid-load. Our users and the vendor's come from the
 //! test PostgreSQL server and the fixture server, as everywhere else.
 
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::load::PLAIN_DDL;
@@ -13,23 +14,61 @@ use crate::util::*;
 
 const FAILPOINT: &str = "VENDOR_MATCH_FAILPOINT";
 
-fn run_into(
-    env: &TestEnv,
-    server: &Server,
-    source: &TestDb,
-    citus: &CitusSchema,
-    extra: &[&str],
-) -> std::process::Output {
-    let url = source.url();
-    let table = citus.table();
+/// `run` from `source` and the pages `server` serves into the table of `citus`, with `extra` arguments.
+fn command_into(env: &TestEnv, server: &Server, source: &TestDb, citus: &CitusSchema, extra: &[&str]) -> Command {
+    let (url, table) = (source.url(), citus.table());
     let mut args = hand_written_run_into(&server.url, &url, citus.url());
     args.extend(["--warehouse-table", &table]);
     args.extend(extra);
-    env.run(&args)
+    env.command(&args)
 }
 
-fn expected(db: &TestDb, pages: &std::path::Path, date: &str, days: i64) -> Vec<WarehouseRow> {
-    expected_rows(&vendor_users(pages), &internal_users(db), date, days)
+/// One test's world: a schema on the cluster as the warehouse, the
+/// hand-written users and vendor pages as the sources.
+struct HandWritten {
+    citus: CitusSchema,
+    db: TestDb,
+    server: Server,
+    env: TestEnv,
+}
+
+impl HandWritten {
+    /// `None` (said in one line) when no cluster is configured.
+    fn new(prefix: &str) -> Option<HandWritten> {
+        let citus = CitusSchema::new(prefix)?;
+        let db = seeded_db(&format!("citus_{prefix}"));
+        Some(HandWritten { citus, db, server: hand_written_server(), env: TestEnv::new() })
+    }
+
+    fn command(&self, extra: &[&str]) -> Command {
+        command_into(&self.env, &self.server, &self.db, &self.citus, extra)
+    }
+
+    fn run(&self, extra: &[&str]) -> Output {
+        self.command(extra).output().unwrap()
+    }
+
+    /// The naive join's rows of `date`.
+    fn expected(&self, date: &str, days: i64) -> Vec<WarehouseRow> {
+        expected_rows(&vendor_users(&repo("fixtures/vendor")), &internal_users(&self.db), date, days)
+    }
+
+    /// The warehouse's rows of `date`.
+    fn rows(&self, date: &str) -> Vec<WarehouseRow> {
+        warehouse_rows_from(&mut self.citus.client(), &self.citus.table(), date)
+    }
+
+    /// Staging tables left in the schema.
+    fn leftovers(&self) -> i64 {
+        self.citus
+            .client()
+            .query_one(
+                "SELECT count(*) FROM pg_class WHERE relnamespace = $1::text::regnamespace AND relname LIKE '%loading'",
+                &[&self.citus.schema],
+            )
+            .unwrap()
+            .get(0)
+    }
 }
 
 /// (table, distribution column, colocation id) of every Citus table in the schema.
@@ -56,11 +95,10 @@ fn generated_fixtures_load_into_a_distributed_table_with_the_naive_join_rows_on_
     let pages = env.path().join("fixtures");
     let planted = generate(&db, &pages, &["--vendor-users", "3000", "--internal-users", "5000", "--page-size", "100"]);
     let server = Server::start(&pages, &[]);
-    let output = run_into(&env, &server, &db, &citus, &[]);
-    assert_exit(&output, 0);
+    assert_exit(&command_into(&env, &server, &db, &citus, &[]).output().unwrap(), 0);
 
     let table = citus.table();
-    let expected = expected(&db, &pages, "2017-02-02", 30);
+    let expected = expected_rows(&vendor_users(&pages), &internal_users(&db), "2017-02-02", 30);
     assert_rows_eq(&warehouse_rows_from(&mut citus.client(), &table, "2017-02-02"), &expected);
     let matched = expected.iter().filter(|r| r.status == "matched").count();
     assert_eq!(matched as u64, planted["total_matches"].as_u64().unwrap());
@@ -106,59 +144,33 @@ fn generated_fixtures_load_into_a_distributed_table_with_the_naive_join_rows_on_
 
 #[test]
 fn a_rerun_of_a_date_on_citus_replaces_its_rows_and_leaves_other_dates_alone() {
-    let Some(citus) = CitusSchema::new("rerun") else { return };
-    let db = seeded_db("citus_rerun");
-    let server = hand_written_server();
-    let pages = repo("fixtures/vendor");
-    let env = TestEnv::new();
-    assert_exit(&run_into(&env, &server, &db, &citus, &["--report-date", "2017-02-02", "--active-days", "10"]), 0);
-    assert_exit(&run_into(&env, &server, &db, &citus, &["--report-date", "2017-01-15"]), 0);
-    let again = run_into(&env, &server, &db, &citus, &["--report-date", "2017-02-02"]);
+    let Some(w) = HandWritten::new("rerun") else { return };
+    assert_exit(&w.run(&["--report-date", "2017-02-02", "--active-days", "10"]), 0);
+    assert_exit(&w.run(&["--report-date", "2017-01-15"]), 0);
+    let again = w.run(&["--report-date", "2017-02-02"]);
     assert_exit(&again, 0);
 
-    let table = citus.table();
-    let mut client = citus.client();
-    let feb = expected(&db, &pages, "2017-02-02", 30);
-    assert_rows_eq(&warehouse_rows_from(&mut client, &table, "2017-02-02"), &feb);
-    assert_rows_eq(&warehouse_rows_from(&mut client, &table, "2017-01-15"), &expected(&db, &pages, "2017-01-15", 30));
+    let feb = w.expected("2017-02-02", 30);
+    assert_rows_eq(&w.rows("2017-02-02"), &feb);
+    assert_rows_eq(&w.rows("2017-01-15"), &w.expected("2017-01-15", 30));
     assert!(
         stdout(&again).contains(&format!("({} rows loaded, {} replaced)", feb.len(), feb.len())),
         "{}",
         stdout(&again)
     );
     // Two partitions, both distributed beside the table; nothing left aside.
-    assert_eq!(distributed_tables(&citus).len(), 3, "{:?}", distributed_tables(&citus));
-    let leftovers: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_class WHERE relnamespace = $1::text::regnamespace AND relname LIKE '%loading'",
-            &[&citus.schema],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(leftovers, 0);
+    assert_eq!(distributed_tables(&w.citus).len(), 3, "{:?}", distributed_tables(&w.citus));
+    assert_eq!(w.leftovers(), 0);
 }
 
 /// Runs a load of `date` (its swap held open 2 s) while a reader reads the
 /// date's rows all along: every read must be `old` or `new`, whole.
-fn read_through_a_load(
-    env: &TestEnv,
-    server: &Server,
-    db: &TestDb,
-    citus: &CitusSchema,
-    date: &str,
-    old: &[WarehouseRow],
-    new: &[WarehouseRow],
-) {
-    let url = db.url();
-    let table = citus.table();
-    let mut args = hand_written_run_into(&server.url, &url, citus.url());
-    args.extend(["--warehouse-table", &table, "--report-date", date]);
-    let mut load = env.command(&args).env(FAILPOINT, "load.committing:pause=2000").spawn().unwrap();
-    let mut reader = citus.client();
+fn read_through_a_load(w: &HandWritten, date: &str, old: &[WarehouseRow], new: &[WarehouseRow]) {
+    let mut load = w.command(&["--report-date", date]).env(FAILPOINT, "load.committing:pause=2000").spawn().unwrap();
     let (mut saw_old, mut saw_new) = (0, 0);
     loop {
         let done = load.try_wait().unwrap().is_some();
-        let rows = warehouse_rows_from(&mut reader, &table, date);
+        let rows = w.rows(date);
         if rows == old {
             saw_old += 1;
         } else {
@@ -176,82 +188,63 @@ fn read_through_a_load(
 
 #[test]
 fn readers_of_a_citus_table_see_the_old_rows_or_the_new_never_a_mix() {
-    let Some(citus) = CitusSchema::new("readers") else { return };
-    let db = seeded_db("citus_readers");
-    let server = hand_written_server();
-    let pages = repo("fixtures/vendor");
-    let env = TestEnv::new();
+    let Some(w) = HandWritten::new("readers") else { return };
     // The table exists (another date); a date's first load, then a load replacing a date's rows.
-    assert_exit(&run_into(&env, &server, &db, &citus, &["--report-date", "2016-12-31"]), 0);
-    let first = expected(&db, &pages, "2017-01-15", 30);
-    read_through_a_load(&env, &server, &db, &citus, "2017-01-15", &[], &first);
-    assert_exit(&run_into(&env, &server, &db, &citus, &["--active-days", "10"]), 0);
-    let old = warehouse_rows_from(&mut citus.client(), &citus.table(), "2017-02-02");
-    let new = expected(&db, &pages, "2017-02-02", 30);
+    assert_exit(&w.run(&["--report-date", "2016-12-31"]), 0);
+    read_through_a_load(&w, "2017-01-15", &[], &w.expected("2017-01-15", 30));
+    assert_exit(&w.run(&["--active-days", "10"]), 0);
+    let old = w.rows("2017-02-02");
+    let new = w.expected("2017-02-02", 30);
     assert_ne!(old, new);
-    read_through_a_load(&env, &server, &db, &citus, "2017-02-02", &old, &new);
+    read_through_a_load(&w, "2017-02-02", &old, &new);
 }
 
 #[test]
 fn a_plain_table_distributed_by_user_key_has_its_date_replaced_with_the_key_added() {
-    let Some(citus) = CitusSchema::new("plain") else { return };
-    let db = seeded_db("citus_plain");
-    let server = hand_written_server();
-    let pages = repo("fixtures/vendor");
-    let env = TestEnv::new();
-    let table = citus.table();
+    let Some(w) = HandWritten::new("plain") else { return };
+    let table = w.citus.table();
     // A DBA's table: not partitioned, distributed by user_key, one row of another date.
     let ddl = PLAIN_DDL.replace("DEFAULT now())", "DEFAULT now(), user_key bigint NOT NULL)");
-    citus
+    w.citus
         .client()
         .batch_execute(&format!(
             "SET search_path = {}; {ddl};
              SELECT create_distributed_table('{table}', 'user_key');
              INSERT INTO {table} (report_date, run_id, match_status, user_key) VALUES ('2016-12-31', 'old', 'matched', 1);",
-            citus.schema
+            w.citus.schema
         ))
         .unwrap();
-    assert_exit(&run_into(&env, &server, &db, &citus, &[]), 0);
-    let again = run_into(&env, &server, &db, &citus, &[]);
+    assert_exit(&w.run(&[]), 0);
+    let again = w.run(&[]);
     assert_exit(&again, 0);
-    let expected = expected(&db, &pages, "2017-02-02", 30);
-    assert_rows_eq(&warehouse_rows_from(&mut citus.client(), &table, "2017-02-02"), &expected);
-    let mut client = citus.client();
-    let (others, wrong): (i64, i64) = {
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT count(*) FILTER (WHERE report_date <> '2017-02-02'), \
-                     count(*) FILTER (WHERE report_date = '2017-02-02' AND user_key IS DISTINCT FROM coalesce(internal_user_id, vendor_user_id)) \
-                     FROM {table}"
-                ),
-                &[],
-            )
-            .unwrap();
-        (row.get(0), row.get(1))
-    };
-    assert_eq!((others, wrong), (1, 0));
+    let expected = w.expected("2017-02-02", 30);
+    assert_rows_eq(&w.rows("2017-02-02"), &expected);
+    let row = w
+        .citus
+        .client()
+        .query_one(
+            &format!(
+                "SELECT count(*) FILTER (WHERE report_date <> '2017-02-02'), \
+                 count(*) FILTER (WHERE report_date = '2017-02-02' AND user_key IS DISTINCT FROM coalesce(internal_user_id, vendor_user_id)) \
+                 FROM {table}"
+            ),
+            &[],
+        )
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (1, 0));
     assert!(stdout(&again).contains(&format!("({} rows loaded, {} replaced)", expected.len(), expected.len())));
 }
 
 #[test]
 fn a_worker_stopped_mid_load_fails_the_load_in_one_line_and_resume_finishes_once_it_is_back() {
-    let Some(citus) = CitusSchema::new("worker") else { return };
+    let Some(w) = HandWritten::new("worker") else { return };
     let Some(cluster) = kit() else { return };
-    let db = seeded_db("citus_worker");
-    let server = hand_written_server();
-    let pages = repo("fixtures/vendor");
-    let env = TestEnv::new();
     // Old rows of the date: a 10-day window.
-    assert_exit(&run_into(&env, &server, &db, &citus, &["--active-days", "10"]), 0);
-    let table = citus.table();
-    let old = warehouse_rows_from(&mut citus.client(), &table, "2017-02-02");
+    assert_exit(&w.run(&["--active-days", "10"]), 0);
+    let old = w.rows("2017-02-02");
 
     // A second run of the date pauses inside its COPY; worker 2 stops meanwhile.
-    let url = db.url();
-    let mut args = hand_written_run_into(&server.url, &url, citus.url());
-    args.extend(["--warehouse-table", &table]);
-    let mut load = Watched::spawn(env.command(&args).env(FAILPOINT, "load.copying:pause=3000"));
+    let mut load = Watched::spawn(w.command(&[]).env(FAILPOINT, "load.copying:pause=3000"));
     load.wait_for("failpoint load.copying: pausing");
     let worker = StoppedWorker::stop(&cluster, 2);
     let failed = load.finish();
@@ -263,20 +256,9 @@ fn a_worker_stopped_mid_load_fails_the_load_in_one_line_and_resume_finishes_once
 
     // Back up: nothing of the failed load is visible, then resume finishes it.
     worker.start();
-    assert_rows_eq(&warehouse_rows_from(&mut citus.client(), &table, "2017-02-02"), &old);
-    let resumed = env.run(&["resume", "--quiet", "--warehouse-url", citus.url()]);
+    assert_rows_eq(&w.rows("2017-02-02"), &old);
+    let resumed = w.env.run(&["resume", "--quiet", "--warehouse-url", w.citus.url()]);
     assert_exit(&resumed, 0);
-    assert_rows_eq(
-        &warehouse_rows_from(&mut citus.client(), &table, "2017-02-02"),
-        &expected(&db, &pages, "2017-02-02", 30),
-    );
-    let leftovers: i64 = citus
-        .client()
-        .query_one(
-            "SELECT count(*) FROM pg_class WHERE relnamespace = $1::text::regnamespace AND relname LIKE '%loading'",
-            &[&citus.schema],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(leftovers, 0);
+    assert_rows_eq(&w.rows("2017-02-02"), &w.expected("2017-02-02", 30));
+    assert_eq!(w.leftovers(), 0);
 }
