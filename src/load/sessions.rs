@@ -21,7 +21,7 @@ use crate::table::TableName;
 pub(super) fn copy_all(
     warehouse: &SecretUrl,
     target: &TableName,
-    rows: RowShape,
+    shape: RowShape,
     feed: &FeedReader<'_>,
     sessions: u32,
     on_bytes: &(dyn Fn(u64) + Sync),
@@ -31,7 +31,7 @@ pub(super) fn copy_all(
     let copied = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..sessions)
-            .map(|_| scope.spawn(|| session(warehouse, target, rows, feed, &copied, &stop, on_bytes)))
+            .map(|_| scope.spawn(|| session(warehouse, target, shape, feed, &copied, &stop, on_bytes)))
             .collect();
         let mut rows = 0;
         let mut failure = None;
