@@ -26,6 +26,7 @@ pub mod budget;
 pub mod bug;
 pub mod causes;
 pub mod checksummed;
+pub mod clean;
 pub mod cli;
 pub mod cmd;
 pub mod damage;

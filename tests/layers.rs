@@ -31,6 +31,7 @@ pub const FLOORS: &[(&str, &[&str])] = &[
             "src/bug.rs",
             "src/causes.rs",
             "src/checksummed.rs",
+            "src/clean.rs",
             "src/damage.rs",
             "src/env.rs",
             "src/failpoint.rs",

@@ -47,7 +47,12 @@ fn report_starts_with_the_four_sections_and_sample_rows_are_matched_json() {
     assert_exit(&env.run(&args), 0);
     let report = std::fs::read_to_string(env.output()).unwrap();
     let lines: Vec<&str> = report.lines().collect();
-    assert!(lines[0].starts_with("Elapsed Time: "), "{report}");
+    let elapsed = lines[0].strip_prefix("Elapsed Time: ").expect("Elapsed Time first");
+    let parts: Vec<&str> = elapsed.split(' ').collect();
+    assert!(
+        matches!(parts.as_slice(), [m, "minutes,", s, "seconds"] if m.parse::<u64>().is_ok() && s.parse::<u64>().is_ok_and(|s| s < 60)),
+        "Elapsed Time not in the form `X minutes, X seconds`: {report}"
+    );
     assert!(lines[1].starts_with("Total Matches: "), "{report}");
     assert_eq!(lines[2], "Sample Output:");
     let ddl_at = lines.iter().position(|l| *l == "SQL DDL:").expect("SQL DDL section");

@@ -9,16 +9,12 @@ use crate::matching::stats::{ActiveTable, MatchStats};
 use crate::model::MatchStatus;
 use crate::model::Stage;
 
-/// "2 minutes, 5 seconds"; under a minute, "4.2 seconds".
+/// The assignment's form, always both parts in whole seconds and always
+/// plural, so that one pattern parses every report: "2 minutes, 5 seconds",
+/// "0 minutes, 4 seconds", "1 minutes, 1 seconds".
 pub fn elapsed(duration: Duration) -> String {
-    let secs = duration.as_secs_f64();
-    if secs < 60.0 {
-        return format!("{secs:.1} seconds");
-    }
     let whole = duration.as_secs();
-    let (minutes, seconds) = (whole / 60, whole % 60);
-    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(minutes, "minute"), plural(seconds, "second"))
+    format!("{} minutes, {} seconds", whole / 60, whole % 60)
 }
 
 /// Bytes as MiB with one decimal.
@@ -174,8 +170,8 @@ pub(crate) mod tests {
     #[test]
     fn elapsed_formats() {
         assert_eq!(elapsed(Duration::from_secs(125)), "2 minutes, 5 seconds");
-        assert_eq!(elapsed(Duration::from_secs(61)), "1 minute, 1 second");
-        assert_eq!(elapsed(Duration::from_millis(4_240)), "4.2 seconds");
+                assert_eq!(elapsed(Duration::from_millis(4_240)), "0 minutes, 4 seconds");
+        assert_eq!(elapsed(Duration::from_millis(61_999)), "1 minutes, 1 seconds");
     }
 
     #[test]
