@@ -30,6 +30,12 @@ impl ActiveRule {
         last_active.is_some_and(|day| day <= self.report_day && day >= self.report_day.saturating_sub(self.window))
     }
 
+    /// Days from `last_active` to the report date (negative after it).
+    #[inline]
+    pub fn days_since(self, last_active: i32) -> i32 {
+        self.report_day.saturating_sub(last_active)
+    }
+
     /// Whether `last_active` lies after the report date.
     #[inline]
     pub fn is_future(self, last_active: Option<i32>) -> bool {

@@ -90,25 +90,89 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// The warehouse columns in table order, with their types (SPEC §6).
-pub const COLUMNS: [(&str, &str); 17] = [
-    ("report_date", "date NOT NULL"),
-    ("run_id", "text NOT NULL"),
-    ("match_status", "text NOT NULL"),
-    ("match_key", "text"),
-    ("internal_user_id", "bigint"),
-    ("vendor_user_id", "bigint"),
-    ("firstname", "text"),
-    ("lastname", "text"),
-    ("specialty", "text"),
-    ("practice_location", "text"),
-    ("internal_classification", "text"),
-    ("internal_platform_registered_on", "text"),
-    ("internal_last_active_date", "date"),
-    ("internal_is_active", "boolean"),
-    ("vendor_classification", "text"),
-    ("vendor_last_active_date", "date"),
-    ("vendor_is_active", "boolean"),
+/// A column of the warehouse table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// Its name.
+    pub name: &'static str,
+    /// Its declared type (`date NOT NULL`).
+    pub sql_type: &'static str,
+    /// What it holds, for `COMMENT ON COLUMN`: readers find it with `\d+`.
+    pub comment: &'static str,
+}
+
+const fn column(name: &'static str, sql_type: &'static str, comment: &'static str) -> Column {
+    Column { name, sql_type, comment }
+}
+
+/// The warehouse columns in table order, with their types and comments
+/// (SPEC §6; the raw columns come last, after the contract's minimum).
+pub const COLUMNS: [Column; 25] = [
+    column("report_date", "date NOT NULL", "The report date of the load; one partition per date."),
+    column("run_id", "text NOT NULL", "The vendor-match run that loaded the row (see the loads table)."),
+    column(
+        "match_status",
+        "text NOT NULL",
+        "matched (one record on each platform with this key), ambiguous (more than one on a side), \
+         internal_only, vendor_only, or unmatchable (a key field blank).",
+    ),
+    column(
+        "match_key",
+        "text",
+        "The normalized key the platforms were matched on (lowercase, NFKC, whitespace collapsed), \
+         fields joined by |; null when unmatchable.",
+    ),
+    column("internal_user_id", "bigint", "Our user id (\"user\".id); null when only the vendor has the user."),
+    column("vendor_user_id", "bigint", "Friendly Vendor's user id; null when only we have the user."),
+    column(
+        "firstname",
+        "text",
+        "First name, cleaned (NFKC, whitespace collapsed and trimmed, _ as a space, case kept): ours when we \
+         have the user, else the vendor's.",
+    ),
+    column("lastname", "text", "Last name, cleaned as firstname: ours when we have the user, else the vendor's."),
+    column(
+        "specialty",
+        "text",
+        "Medical specialty, cleaned as firstname and in title case (Neurology): ours when we have the user, \
+         else the vendor's; group by this.",
+    ),
+    column(
+        "practice_location",
+        "text",
+        "Practice location, cleaned as specialty (title case): ours (user_practice.location) when we have \
+         the user, else the vendor's.",
+    ),
+    column("internal_classification", "text", "Our classification of the user, as written; null without our record."),
+    column("internal_platform_registered_on", "text", "Our platform_registered_on, as written."),
+    column("internal_last_active_date", "date", "The day the user was last active on our platform."),
+    column(
+        "internal_is_active",
+        "boolean",
+        "Active on our platform: internal_last_active_date within the run's active window (default 30 days, \
+         in the loads table) up to report_date, inclusive; a null or later date is inactive. Null without \
+         our record.",
+    ),
+    column(
+        "vendor_classification",
+        "text",
+        "The vendor's user_type_classification, as written; null without a vendor record.",
+    ),
+    column("vendor_last_active_date", "date", "The day the user was last active on Friendly Vendor's platform."),
+    column(
+        "vendor_is_active",
+        "boolean",
+        "Active on Friendly Vendor's platform, by the same rule as internal_is_active. Null without a vendor \
+         record.",
+    ),
+    column("internal_firstname_raw", "text", "Our firstname exactly as read, before cleaning."),
+    column("internal_lastname_raw", "text", "Our lastname exactly as read, before cleaning."),
+    column("internal_specialty_raw", "text", "Our specialty exactly as read, before cleaning."),
+    column("internal_practice_location_raw", "text", "Our user_practice.location exactly as read, before cleaning."),
+    column("vendor_firstname_raw", "text", "The vendor's firstname exactly as read, before cleaning."),
+    column("vendor_lastname_raw", "text", "The vendor's lastname exactly as read, before cleaning."),
+    column("vendor_specialty_raw", "text", "The vendor's specialty exactly as read, before cleaning."),
+    column("vendor_practice_location_raw", "text", "The vendor's practice_location exactly as read, before cleaning."),
 ];
 
 /// The type of a column as `format_type` names it (`date NOT NULL` → `date`).

@@ -6,7 +6,7 @@
 use postgres::GenericClient;
 
 use super::distribution::{RowShape, USER_KEY, USER_KEY_TYPE};
-use crate::table::{column_type, TableName, COLUMNS};
+use crate::table::{column_type, Column, TableName, COLUMNS};
 
 /// How a report date's rows are replaced in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct TableShape {
     pub rows: RowShape,
     /// The column Citus distributes the table by; `None` for a table of one server.
     pub distributed_by: Option<String>,
+    /// Whether the loads table is beside it ([`super::ddl::loads_table`]).
+    pub loads_table: bool,
 }
 
 /// The table does not take the rows as the tool writes them.
@@ -57,6 +59,17 @@ pub fn exists(client: &mut impl GenericClient, table: &TableName) -> Result<bool
     Ok(client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.quoted()])?.get(0))
 }
 
+/// Whether the loader may create tables in the table's schema (its own, or
+/// the first of the search path).
+pub fn may_create_beside(client: &mut impl GenericClient, table: &TableName) -> Result<bool, postgres::Error> {
+    Ok(client
+        .query_one(
+            "SELECT has_schema_privilege(coalesce($1, current_schema()), 'CREATE')",
+            &[&table.schema],
+        )?
+        .get(0))
+}
+
 /// Whether the database is a Citus coordinator (the extension is installed):
 /// the table the tool creates there is distributed.
 pub fn is_citus(client: &mut impl GenericClient) -> Result<bool, postgres::Error> {
@@ -74,7 +87,7 @@ pub fn inspect(client: &mut impl GenericClient, table: &TableName) -> Result<Tab
         ),
         &[],
     )?;
-    for (name, declared) in COLUMNS {
+    for Column { name, sql_type: declared, .. } in COLUMNS {
         let found = columns.iter().find(|row| row.get::<_, String>(0) == name).map(|row| row.get::<_, String>(1));
         let expected = column_type(declared);
         let problem = match found {
@@ -112,7 +125,8 @@ pub fn inspect(client: &mut impl GenericClient, table: &TableName) -> Result<Tab
         RowShape::AsWritten
     };
     let layout = if partitioned_by_date { Layout::Partitioned } else { Layout::Plain };
-    Ok(TableShape { layout, rows, distributed_by })
+    let loads_table = exists(client, &super::ddl::loads_table(table))?;
+    Ok(TableShape { layout, rows, distributed_by, loads_table })
 }
 
 /// The column Citus hash-distributes `regclass` by, if it does.

@@ -29,7 +29,7 @@ const VENDOR_ID: usize = column_index("vendor_user_id");
 const fn column_index(name: &str) -> usize {
     let mut i = 0;
     while i < COLUMNS.len() {
-        if const_eq(COLUMNS[i].0, name) {
+        if const_eq(COLUMNS[i].name, name) {
             return i;
         }
         i += 1;
@@ -64,7 +64,7 @@ pub enum RowShape {
 impl RowShape {
     /// The column list of `COPY table (...)` for rows of this shape.
     pub fn column_list(self) -> String {
-        let mut names: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
+        let mut names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
         if self == RowShape::WithUserKey {
             names.push(USER_KEY);
         }

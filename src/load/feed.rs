@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::matching::segment::Segment;
+use crate::matching::stats::MatchStats;
 
 /// The match stage failed: there is nothing to load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -19,8 +20,8 @@ pub struct MatchFailed;
 #[derive(Default)]
 struct State {
     segments: Vec<Segment>,
-    /// Set when no segment will come: the total rows, or the failure.
-    closed: Option<Result<u64, MatchFailed>>,
+    /// Set when no segment will come: the total rows and match's counts, or the failure.
+    closed: Option<Result<(u64, MatchStats), MatchFailed>>,
 }
 
 /// Segments to load, complete or still coming.
@@ -36,9 +37,9 @@ impl SegmentFeed {
         SegmentFeed::default()
     }
 
-    /// A closed feed of a finished match stage's segments and row count.
-    pub fn finished(segments: Vec<Segment>, rows: u64) -> SegmentFeed {
-        SegmentFeed { state: Mutex::new(State { segments, closed: Some(Ok(rows)) }), changed: Condvar::new() }
+    /// A closed feed of a finished match stage's segments, row count and counts.
+    pub fn finished(segments: Vec<Segment>, rows: u64, stats: MatchStats) -> SegmentFeed {
+        SegmentFeed { state: Mutex::new(State { segments, closed: Some(Ok((rows, stats))) }), changed: Condvar::new() }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -51,19 +52,28 @@ impl SegmentFeed {
         self.changed.notify_all();
     }
 
-    /// No more segments: `Ok(rows)` when match finished with that many rows,
-    /// `Err` when it failed. Only the first close counts.
-    pub fn close(&self, outcome: Result<u64, MatchFailed>) {
+    /// No more segments: `Ok((rows, stats))` when match finished with that
+    /// many rows and counts, `Err` when it failed. Only the first close counts.
+    pub fn close(&self, outcome: Result<(u64, MatchStats), MatchFailed>) {
         self.lock().closed.get_or_insert(outcome);
         self.changed.notify_all();
     }
 
     /// Waits for the feed to close; the total rows, or the failure.
     pub fn total_rows(&self) -> Result<u64, MatchFailed> {
+        self.outcome().map(|(rows, _)| rows)
+    }
+
+    /// Waits for the feed to close; match's counts, or the failure.
+    pub fn stats(&self) -> Result<MatchStats, MatchFailed> {
+        self.outcome().map(|(_, stats)| stats)
+    }
+
+    fn outcome(&self) -> Result<(u64, MatchStats), MatchFailed> {
         let mut state = self.lock();
         loop {
-            if let Some(outcome) = state.closed {
-                return outcome;
+            if let Some(outcome) = &state.closed {
+                return outcome.clone();
             }
             state = self.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
@@ -120,7 +130,7 @@ mod tests {
                 std::thread::sleep(std::time::Duration::from_millis(5));
                 feed.push(segment(n));
             }
-            feed.close(Ok(6));
+            feed.close(Ok((6, MatchStats::default())));
             assert_eq!(taken.join().unwrap(), vec![1, 2, 3]);
         });
         assert_eq!(feed.total_rows(), Ok(6));
@@ -133,7 +143,7 @@ mod tests {
         let feed = SegmentFeed::open();
         feed.push(segment(1));
         feed.close(Err(MatchFailed));
-        feed.close(Ok(1));
+        feed.close(Ok((1, MatchStats::default())));
         let reader = feed.reader();
         assert!(reader.next().is_some() && reader.next().is_none());
         assert_eq!(feed.total_rows(), Err(MatchFailed));
@@ -141,7 +151,7 @@ mod tests {
 
     #[test]
     fn a_finished_feed_holds_its_segments() {
-        let feed = SegmentFeed::finished(vec![segment(2), segment(5)], 7);
+        let feed = SegmentFeed::finished(vec![segment(2), segment(5)], 7, MatchStats::default());
         let reader = feed.reader();
         assert_eq!(
             (reader.next().map(|s| s.rows), reader.next().map(|s| s.rows), reader.next()),

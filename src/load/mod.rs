@@ -27,6 +27,7 @@ pub mod ddl;
 pub mod distribution;
 mod error;
 pub mod feed;
+pub mod history;
 mod replace;
 mod sessions;
 
@@ -50,12 +51,13 @@ const LOAD_LOCK_KEY: i64 = 0x0076_6d5f_6c6f_6164;
 /// old rows, and its staging table is rebuilt.
 /// `on_bytes` hears how many bytes of the rows files were sent, now and then.
 pub fn load(
+    run_id: &str,
     settings: &RunSettings,
     warehouse: &SecretUrl,
     feed: &SegmentFeed,
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<LoadOutput, LoadError> {
-    let job = Job { settings, warehouse, feed, on_bytes };
+    let job = Job { run_id, settings, warehouse, feed, on_bytes };
     db::with_reconnects(|| load_once(&job), failure).0
 }
 
@@ -85,15 +87,37 @@ fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
     // the table are enough for the rest).
     if !catalog::exists(&mut client, table).map_err(db_error("looking for", table))? {
         let citus = catalog::is_citus(&mut client).map_err(db_error("looking for Citus beside", table))?;
-        let create = if citus { ddl::create_distributed_table(table) } else { vec![ddl::create_table(table)] };
+        let mut create = if citus { ddl::create_distributed_table(table) } else { ddl::create_table(table) };
+        create.extend(ddl::create_companions(table, citus));
         replace::in_one_transaction(&mut client, &create).map_err(db_error("creating", table))?;
     }
-    let shape = catalog::inspect(&mut client, table).map_err(|e| match e {
-        CatalogError::Db(source) => db_error("reading the catalog of", table)(source),
-        CatalogError::Mismatch(mismatch) => LoadError::Mismatch(mismatch),
-    })?;
-    match shape.layout {
+    let mut shape = inspect(&mut client, table)?;
+    if !shape.loads_table && catalog::may_create_beside(&mut client, table).map_err(db_error("looking at the schema of", table))? {
+        // A table made before the tool kept a record of loads, or by a DBA
+        // who let the loader create tables beside it.
+        let citus = shape.distributed_by.as_deref() == Some(distribution::USER_KEY);
+        replace::in_one_transaction(&mut client, &ddl::create_companions(table, citus))
+            .map_err(db_error("creating the loads table and views beside", table))?;
+        shape = inspect(&mut client, table)?;
+    }
+    let mut output = match shape.layout {
         Layout::Partitioned => replace::swap_in(&mut client, job, &shape),
         Layout::Plain => replace::replace_in(&mut client, job, &shape),
+    }?;
+    if output.recorded {
+        // The rows are in: a failure to read the history is reported, and
+        // does not fail the load.
+        match history::read(&mut client, table, job.settings.report_date) {
+            Ok(history) => output.history = Some(history),
+            Err(e) => output.history_error = Some(crate::causes::one_line(&e)),
+        }
     }
+    Ok(output)
+}
+
+fn inspect(client: &mut postgres::Client, table: &crate::table::TableName) -> Result<catalog::TableShape, LoadError> {
+    catalog::inspect(client, table).map_err(|e| match e {
+        CatalogError::Db(source) => db_error("reading the catalog of", table)(source),
+        CatalogError::Mismatch(mismatch) => LoadError::Mismatch(mismatch),
+    })
 }

@@ -9,6 +9,7 @@ use super::catalog::{self, TableShape};
 use super::distribution;
 use super::error::{db_error, LoadError};
 use super::feed::SegmentFeed;
+use super::history::{self, History};
 use super::sessions;
 use crate::secret::SecretUrl;
 use crate::settings::RunSettings;
@@ -32,6 +33,16 @@ pub struct LoadOutput {
     /// How Citus spreads the table, when the warehouse is a Citus cluster.
     #[serde(default)]
     pub distribution: Option<Distribution>,
+    /// Whether the load was recorded in the loads table (there is none
+    /// beside a table made by someone else unless the loader may create it).
+    #[serde(default)]
+    pub recorded: bool,
+    /// The loaded dates and the churn into this one, read after the commit.
+    #[serde(default)]
+    pub history: Option<History>,
+    /// Why the history could not be read, when it could not (the load itself stands).
+    #[serde(default)]
+    pub history_error: Option<String>,
 }
 
 /// Where a Citus cluster keeps the date's rows.
@@ -47,6 +58,7 @@ pub struct Distribution {
 
 /// One load: what it loads, where, and whom to tell of its progress.
 pub(super) struct Job<'a> {
+    pub(super) run_id: &'a str,
     pub(super) settings: &'a RunSettings,
     pub(super) warehouse: &'a SecretUrl,
     pub(super) feed: &'a SegmentFeed,
@@ -95,6 +107,8 @@ fn build_and_swap(
         sessions::copy_all(job.warehouse, staging, shape.rows, &job.feed.reader(), sessions, job.on_bytes)?;
     check_count(loaded, job.feed)?;
     crate::failpoint::hit("load.copied");
+    // Statistics for the planner before readers can see the rows.
+    client.batch_execute(&format!("ANALYZE {}", staging.quoted())).map_err(db_error("analyzing the new rows of", table))?;
     // Counted before the swap takes its locks.
     let old = catalog::partition_of(client, table, date).map_err(db_error("finding the date's partition in", table))?;
     let rows_replaced = match &old {
@@ -130,6 +144,7 @@ fn build_and_swap(
         format!("COMMENT ON TABLE {} IS '{comment}'", partition.quoted()),
     ];
     run_each(&mut tx, &attach).map_err(db_error("attaching the new partition to", table))?;
+    record(&mut tx, job, shape)?;
     commit(tx, table)?;
     Ok(LoadOutput {
         table: table.to_string(),
@@ -138,6 +153,8 @@ fn build_and_swap(
         partition: Some(partition.to_string()),
         sessions: sessions.min(segments.max(1) as u32),
         distribution,
+        recorded: shape.loads_table,
+        ..LoadOutput::default()
     })
 }
 
@@ -178,6 +195,7 @@ pub(super) fn replace_in(
         Some(column) => Some(placement(&mut tx, table, column).map_err(db_error("reading the shards of", table))?),
         None => None,
     };
+    record(&mut tx, job, shape)?;
     commit(tx, table)?;
     Ok(LoadOutput {
         table: table.to_string(),
@@ -186,7 +204,20 @@ pub(super) fn replace_in(
         partition: None,
         sessions: 1,
         distribution,
+        recorded: shape.loads_table,
+        ..LoadOutput::default()
     })
+}
+
+/// Writes the load's row into the loads table, when there is one, in the
+/// transaction that replaces the date: the row is there if and only if the rows are.
+fn record(tx: &mut postgres::Transaction<'_>, job: &Job<'_>, shape: &TableShape) -> Result<(), LoadError> {
+    if !shape.loads_table {
+        return Ok(());
+    }
+    let table = &job.settings.warehouse_table;
+    let stats = job.feed.stats()?;
+    history::record(tx, table, job.run_id, job.settings, &stats).map_err(db_error("recording the load of", table))
 }
 
 /// Every row match wrote was loaded (this waits for match to finish).

@@ -25,10 +25,10 @@ pub fn tuple_to_json(tuple: &[u8]) -> Option<Value> {
     }
     let fields = field::split::<COLUMN_COUNT>(tuple.get(2..)?).ok()?;
     let mut row = Map::new();
-    for ((name, sql_type), encoded) in COLUMNS.iter().zip(fields) {
+    for (column, encoded) in COLUMNS.iter().zip(fields) {
         let value = match field::value(encoded) {
             None => Value::Null,
-            Some(bytes) => match sql_type.split_whitespace().next() {
+            Some(bytes) => match column.sql_type.split_whitespace().next() {
                 // As PostgreSQL writes it: years past 9999, BC and infinity included.
                 Some("date") => Value::from(field::date_text(field::date_days(encoded)?)),
                 Some("bigint") => Value::from(field::int8(encoded)?),
@@ -36,7 +36,7 @@ pub fn tuple_to_json(tuple: &[u8]) -> Option<Value> {
                 _ => Value::from(std::str::from_utf8(bytes).ok()?),
             },
         };
-        row.insert((*name).to_string(), value);
+        row.insert(column.name.to_string(), value);
     }
     Some(Value::Object(row))
 }
@@ -68,15 +68,20 @@ mod tests {
         field::put_text(&mut tuple, None);
         field::put_date(&mut tuple, field::parse_date("2017-01-03"));
         field::put_bool(&mut tuple, Some(false));
+        for raw in [" Zoë ", "X", "NEUROLOGY", "clinic", "zoë", "x", "neurology", "Clinic"] {
+            field::put_text(&mut tuple, Some(raw.as_bytes()));
+        }
         let json = tuple_to_json(&tuple).unwrap();
         let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
-        assert_eq!(keys, COLUMNS.iter().map(|(name, _)| name).collect::<Vec<_>>());
+        assert_eq!(keys, COLUMNS.iter().map(|c| &c.name).collect::<Vec<_>>());
         assert_eq!(json["report_date"], "2017-02-02");
         assert_eq!(json["match_key"], Value::Null);
         assert_eq!(json["internal_user_id"], 7);
         assert_eq!(json["firstname"], "Zoë");
         assert_eq!(json["internal_is_active"], true);
         assert_eq!(json["vendor_last_active_date"], "2017-01-03");
+        assert_eq!(json["internal_firstname_raw"], " Zoë ");
+        assert_eq!(json["vendor_practice_location_raw"], "Clinic");
         assert_eq!(tuple_to_json(&tuple[..tuple.len() - 1]), None);
     }
 }

@@ -6,8 +6,12 @@ use super::error::MatchError;
 use super::pgcopy::{self, COLUMN_COUNT};
 use super::segment::{OnPublished, Segment, SegmentWriter};
 use super::stats::MatchStats;
+use std::collections::HashMap;
+
+use super::stats::{PlatformCounts, SpecialtyCounts, MAX_SPECIALTIES};
 use crate::activity::ActiveRule;
 use crate::bug::Bug;
+use crate::clean::{self, Case};
 use crate::model::MatchStatus;
 use crate::record::{field, internal, match_key_of, vendor, Record};
 use crate::settings::RunSettings;
@@ -23,6 +27,10 @@ pub(super) struct RowWriter {
     segments: SegmentWriter,
     tuple: Vec<u8>,
     stats: MatchStats,
+    /// Users per cleaned specialty (empty: blank), ours and the vendor's.
+    specialties: HashMap<Vec<u8>, (PlatformCounts, PlatformCounts)>,
+    /// A record's cleaned specialty, reused.
+    specialty: Vec<u8>,
     sample: Vec<u8>,
     sampled: usize,
 }
@@ -49,6 +57,8 @@ impl RowWriter {
             segments: SegmentWriter::create(dir, on_published)?,
             tuple: Vec::with_capacity(512),
             stats: MatchStats::default(),
+            specialties: HashMap::new(),
+            specialty: Vec::new(),
             sample: Vec::new(),
             sampled: 0,
         })
@@ -69,8 +79,8 @@ impl RowWriter {
             .transpose()
             .map_err(malformed("internal"))?;
         let key = vendor.or(internal).map(|r| match_key_of(r.sort)).filter(|k| !k.is_empty());
-        self.build_tuple(status, key, v.as_ref(), i.as_ref());
-        self.count(status, v.as_ref(), i.as_ref());
+        self.build_tuple(status, key, v.as_ref(), i.as_ref())?;
+        self.count(status, v.as_ref(), i.as_ref())?;
         if status == MatchStatus::Matched && self.sampled < SAMPLE_ROWS {
             let row = pgcopy::tuple_to_json(&self.tuple)
                 .ok_or_else(|| Bug::new("a matched row built by match does not read back as a tuple"))?;
@@ -81,36 +91,26 @@ impl RowWriter {
         self.segments.append(&self.tuple)
     }
 
-    /// Builds the tuple in table column order (SPEC §6): our values when we
-    /// have the user, else the vendor's.
+    /// Builds the tuple in table column order (SPEC §6): the cleaned names,
+    /// specialty and location are ours when we have the user, else the
+    /// vendor's; each platform's raw values follow at the end.
     fn build_tuple(
         &mut self,
         status: MatchStatus,
         key: Option<&[u8]>,
         v: Option<&[&[u8]; vendor::FIELDS]>,
         i: Option<&[&[u8]; internal::FIELDS]>,
-    ) {
+    ) -> Result<(), MatchError> {
         let t = &mut self.tuple;
         t.clear();
         t.extend_from_slice(&(COLUMN_COUNT as i16).to_be_bytes());
         t.extend_from_slice(&self.constant);
         field::put_text(t, Some(status.name().as_bytes()));
         field::put_text(t, key);
-        let null = |t: &mut Vec<u8>| field::put_text(t, None);
-        let copy = |t: &mut Vec<u8>, f: Option<&[u8]>| match f {
-            Some(f) => t.extend_from_slice(f),
-            None => null(t),
-        };
         copy(t, i.map(|i| i[internal::ID]));
         copy(t, v.map(|v| v[vendor::ID]));
-        let shared = [
-            (internal::FIRSTNAME, vendor::FIRSTNAME),
-            (internal::LASTNAME, vendor::LASTNAME),
-            (internal::SPECIALTY, vendor::SPECIALTY),
-            (internal::LOCATION, vendor::LOCATION),
-        ];
-        for (ours, theirs) in shared {
-            copy(t, i.map(|i| i[ours]).or(v.map(|v| v[theirs])));
+        for (ours, theirs, case) in DISPLAYED {
+            put_clean(t, i.map(|i| i[ours]).or(v.map(|v| v[theirs])), case)?;
         }
         copy(t, i.map(|i| i[internal::CLASSIFICATION]));
         copy(t, i.map(|i| i[internal::PLATFORM]));
@@ -121,6 +121,13 @@ impl RowWriter {
         copy(t, v.map(|v| v[vendor::CLASSIFICATION]));
         copy(t, v.map(|v| v[vendor::LAST_ACTIVE]));
         field::put_bool(t, v.map(|v| active(v[vendor::LAST_ACTIVE])));
+        for (ours, _, _) in DISPLAYED {
+            copy(t, i.map(|i| i[ours]));
+        }
+        for (_, theirs, _) in DISPLAYED {
+            copy(t, v.map(|v| v[theirs]));
+        }
+        Ok(())
     }
 
     fn count(
@@ -128,31 +135,125 @@ impl RowWriter {
         status: MatchStatus,
         v: Option<&[&[u8]; vendor::FIELDS]>,
         i: Option<&[&[u8]; internal::FIELDS]>,
-    ) {
+    ) -> Result<(), MatchError> {
         let rule = self.rule;
-        let stats = &mut self.stats;
-        stats.rows.add(status);
+        self.stats.rows.add(status);
+        let mut internal_active = None;
+        let mut vendor_active = None;
         if let Some(v) = v {
             let date = field::date_days(v[vendor::LAST_ACTIVE]);
+            let active = rule.is_active(date);
+            let stats = &mut self.stats;
             stats.vendor_records.add(status);
             stats.vendor_future_dates += u64::from(rule.is_future(date));
             stats.vendor_null_dates += u64::from(date.is_none());
+            stats.vendor.add(active);
+            if let Some(day) = date {
+                stats.vendor_days_since.add(rule.days_since(day));
+            }
+            self.count_specialty(v[vendor::SPECIALTY], |counts| &mut counts.1, active)?;
+            vendor_active = Some(active);
         }
         if let Some(i) = i {
             let date = field::date_days(i[internal::LAST_ACTIVE]);
+            let active = rule.is_active(date);
+            let stats = &mut self.stats;
             stats.internal_records.add(status);
             stats.internal_future_dates += u64::from(rule.is_future(date));
             stats.internal_null_dates += u64::from(date.is_none());
+            stats.internal.add(active);
+            if let Some(day) = date {
+                stats.internal_days_since.add(rule.days_since(day));
+            }
+            self.count_specialty(i[internal::SPECIALTY], |counts| &mut counts.0, active)?;
+            internal_active = Some(active);
         }
-        if let (Some(v), Some(i)) = (v, i) {
-            let active = |date: &[u8]| rule.is_active(field::date_days(date));
-            stats.active.add(active(i[internal::LAST_ACTIVE]), active(v[vendor::LAST_ACTIVE]));
+        if let (Some(internal_active), Some(vendor_active)) = (internal_active, vendor_active) {
+            self.stats.active.add(internal_active, vendor_active);
         }
+        Ok(())
+    }
+
+    /// Counts one user of a platform under its cleaned specialty.
+    fn count_specialty(
+        &mut self,
+        encoded: &[u8],
+        platform: fn(&mut (PlatformCounts, PlatformCounts)) -> &mut PlatformCounts,
+        active: bool,
+    ) -> Result<(), MatchError> {
+        self.specialty.clear();
+        if let Some(raw) = field::value(encoded) {
+            clean::push_clean(&mut self.specialty, utf8(raw)?, Case::Title);
+        }
+        if let Some(counts) = self.specialties.get_mut(self.specialty.as_slice()) {
+            platform(counts).add(active);
+        } else if self.specialties.len() < MAX_SPECIALTIES {
+            let mut counts = Default::default();
+            platform(&mut counts).add(active);
+            self.specialties.insert(self.specialty.clone(), counts);
+        } else {
+            let other = &mut self.stats.other_specialties;
+            let mut pair = (other.internal, other.vendor);
+            platform(&mut pair).add(active);
+            (other.internal, other.vendor) = pair;
+        }
+        Ok(())
     }
 
     /// Closes the last segment and waits until every one is published.
-    pub(super) fn finish(self) -> Result<Written, MatchError> {
+    pub(super) fn finish(mut self) -> Result<Written, MatchError> {
         let (segments, rows) = self.segments.finish()?;
+        let mut specialties: Vec<SpecialtyCounts> = self
+            .specialties
+            .drain()
+            .map(|(name, (internal, vendor))| SpecialtyCounts {
+                specialty: (!name.is_empty()).then(|| String::from_utf8_lossy(&name).into_owned()),
+                internal,
+                vendor,
+            })
+            .collect();
+        specialties.sort_by(|a, b| a.specialty.cmp(&b.specialty));
+        self.stats.specialties = specialties;
         Ok((segments, rows, self.stats, self.sample))
     }
+}
+
+/// The displayed columns in table order: our field, the vendor's, and the
+/// case cleaning gives them.
+const DISPLAYED: [(usize, usize, Case); 4] = [
+    (internal::FIRSTNAME, vendor::FIRSTNAME, Case::Kept),
+    (internal::LASTNAME, vendor::LASTNAME, Case::Kept),
+    (internal::SPECIALTY, vendor::SPECIALTY, Case::Title),
+    (internal::LOCATION, vendor::LOCATION, Case::Title),
+];
+
+/// Copies an encoded field as it is, or a null.
+fn copy(t: &mut Vec<u8>, encoded: Option<&[u8]>) {
+    match encoded {
+        Some(f) => t.extend_from_slice(f),
+        None => field::put_text(t, None),
+    }
+}
+
+/// Writes the cleaned value of an encoded text field; a null for a null or blank one.
+fn put_clean(t: &mut Vec<u8>, encoded: Option<&[u8]>, case: Case) -> Result<(), MatchError> {
+    let Some(raw) = encoded.and_then(field::value) else {
+        field::put_text(t, None);
+        return Ok(());
+    };
+    let length_at = t.len();
+    t.extend_from_slice(&[0; 4]);
+    if clean::push_clean(t, utf8(raw)?, case) {
+        let length = i32::try_from(t.len() - length_at - 4).map_err(|_| Bug::new("a cleaned value over 2 GiB"))?;
+        t[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+    } else {
+        t.truncate(length_at);
+        field::put_text(t, None);
+    }
+    Ok(())
+}
+
+/// Text fields are UTF-8: extract checked every record it wrote.
+fn utf8(raw: &[u8]) -> Result<&str, MatchError> {
+    Ok(std::str::from_utf8(raw).map_err(|_| Bug::new("a text field extract wrote is not UTF-8"))?)
 }

@@ -1,4 +1,7 @@
-//! What match counts for the report: rows per status, the 2x2 active table of matched pairs, the phi coefficient.
+//! What match counts for the report, as it writes the rows (no second pass):
+//! rows per status, each platform's users and active users, overall and per
+//! specialty, the days since users were last active, and the 2x2 active
+//! table of matched pairs with its phi coefficient.
 
 use serde::{Deserialize, Serialize};
 
@@ -85,8 +88,72 @@ impl ActiveTable {
     }
 }
 
-/// Everything the match stage counts.
+/// Users of one platform, and how many of them are active.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformCounts {
+    /// Records (users) of the platform.
+    pub users: u64,
+    /// Those active on it (SPEC §5).
+    pub active: u64,
+}
+
+impl PlatformCounts {
+    /// Counts one user.
+    pub fn add(&mut self, active: bool) {
+        self.users += 1;
+        self.active += u64::from(active);
+    }
+
+    /// The active share, or `None` without users.
+    pub fn share(&self) -> Option<f64> {
+        (self.users > 0).then(|| self.active as f64 / self.users as f64)
+    }
+}
+
+/// Users of both platforms with one cleaned specialty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecialtyCounts {
+    /// The cleaned specialty ([`crate::clean`]); `None` for a blank one.
+    pub specialty: Option<String>,
+    /// Our users with it.
+    pub internal: PlatformCounts,
+    /// The vendor's users with it.
+    pub vendor: PlatformCounts,
+}
+
+/// Specialties counted one by one; users of any further specialty are
+/// counted together ([`MatchStats::other_specialties`]), so that garbage in
+/// the column cannot grow the counts without bound.
+pub const MAX_SPECIALTIES: usize = 100;
+
+/// The bins of days since last active, as (first day, last day, label).
+pub const DAYS_SINCE_BINS: [(i32, i32, &str); 8] = [
+    (0, 7, "0-7"),
+    (8, 14, "8-14"),
+    (15, 30, "15-30"),
+    (31, 60, "31-60"),
+    (61, 90, "61-90"),
+    (91, 180, "91-180"),
+    (181, 365, "181-365"),
+    (366, i32::MAX, "over 365"),
+];
+
+/// Users per bin of days since last active (dated on or before the report
+/// date; null and future dates are counted as data quality instead).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaysSince(pub [u64; DAYS_SINCE_BINS.len()]);
+
+impl DaysSince {
+    /// Counts a user last active `days` days before the report date.
+    pub fn add(&mut self, days: i32) {
+        if let Some(bin) = DAYS_SINCE_BINS.iter().position(|(first, last, _)| (*first..=*last).contains(&days)) {
+            self.0[bin] += 1;
+        }
+    }
+}
+
+/// Everything the match stage counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchStats {
     /// Warehouse rows per status (a matched pair is one row).
     pub rows: StatusCounts,
@@ -104,6 +171,25 @@ pub struct MatchStats {
     pub vendor_null_dates: u64,
     /// Our records without a last active date.
     pub internal_null_dates: u64,
+    /// Our users, and how many are active (runs matched by versions before
+    /// these counts read them as zero, as every field below).
+    #[serde(default)]
+    pub internal: PlatformCounts,
+    /// The vendor's users, and how many are active.
+    #[serde(default)]
+    pub vendor: PlatformCounts,
+    /// Our users by days since last active.
+    #[serde(default)]
+    pub internal_days_since: DaysSince,
+    /// The vendor's users by days since last active.
+    #[serde(default)]
+    pub vendor_days_since: DaysSince,
+    /// Users per cleaned specialty, the first [`MAX_SPECIALTIES`] seen, by name.
+    #[serde(default)]
+    pub specialties: Vec<SpecialtyCounts>,
+    /// Users of the specialties past the first [`MAX_SPECIALTIES`].
+    #[serde(default)]
+    pub other_specialties: SpecialtyCounts,
 }
 
 #[cfg(test)]
@@ -127,6 +213,15 @@ mod tests {
     fn phi_is_undefined_with_an_empty_margin() {
         let t = ActiveTable { both: 3, internal_only: 4, vendor_only: 0, neither: 0 };
         assert_eq!(t.phi(), None);
+    }
+
+    #[test]
+    fn days_since_falls_in_one_bin_and_future_days_in_none() {
+        let mut d = DaysSince::default();
+        for days in [0, 7, 8, 30, 31, 365, 366, 100_000, -1] {
+            d.add(days);
+        }
+        assert_eq!(d.0, [2, 1, 1, 1, 0, 0, 1, 2]);
     }
 
     #[test]

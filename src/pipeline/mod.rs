@@ -140,8 +140,12 @@ impl Run {
     fn run_match_and_load(&mut self) -> Result<(), PipelineError> {
         self.check_ready(Stage::Match)?;
         let warehouse = self.env.connections.warehouse()?.clone();
-        let (dir, settings, extracted) =
-            (self.dir.clone(), self.manifest.settings.clone(), self.extract_output()?.clone());
+        let (dir, settings, extracted, run_id) = (
+            self.dir.clone(),
+            self.manifest.settings.clone(),
+            self.extract_output()?.clone(),
+            self.manifest.run_id.clone(),
+        );
         self.begin(Stage::Match)?;
         self.begin(Stage::Load)?;
         // One sampler for both: they run at once, so each one's peak is the process's while it ran.
@@ -152,13 +156,13 @@ impl Run {
         let on_published: OnPublished = Box::new(move |segment| to_load.push(segment));
         let started = Instant::now();
         let (match_ended, loaded, load_time) = std::thread::scope(|scope| {
-            let load = scope.spawn(|| (load_rows(&settings, &warehouse, &feed, &bars.bytes), started.elapsed()));
+            let load = scope.spawn(|| (load_rows(&run_id, &settings, &warehouse, &feed, &bars.bytes), started.elapsed()));
             // A panic must still close the feed: the load waits on it.
             let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 match_rows(&dir, &settings, &extracted, Some(on_published), &bars.records)
             }))
             .unwrap_or_else(|_| Err(Bug::new("the match stage panicked").into()));
-            feed.close(matched.as_ref().map(|m| m.rows).map_err(|_| MatchFailed));
+            feed.close(matched.as_ref().map(|m| (m.rows, m.stats.clone())).map_err(|_| MatchFailed));
             bars.records.finish_and_clear();
             // Match is complete (or failed) while the load goes on: a crash
             // from here on resumes with the load alone.
@@ -199,9 +203,9 @@ impl Run {
 
     fn load_alone(&mut self) -> Result<u64, StageError> {
         let matched = self.match_output()?;
-        let feed = SegmentFeed::finished(matched.segments.clone(), matched.rows);
+        let feed = SegmentFeed::finished(matched.segments.clone(), matched.rows, matched.stats.clone());
         let bar = progress::bar(self.env.quiet, "load", matched.bytes(), "bytes");
-        let loaded = load_rows(&self.manifest.settings, self.env.connections.warehouse()?, &feed, &bar);
+        let loaded = load_rows(&self.manifest.run_id, &self.manifest.settings, self.env.connections.warehouse()?, &feed, &bar);
         bar.finish_and_clear();
         self.keep_load(loaded)
     }
@@ -382,10 +386,11 @@ fn match_rows(
 
 /// The load stage's work, on the segments of `feed`.
 fn load_rows(
+    run_id: &str,
     settings: &RunSettings,
     warehouse: &SecretUrl,
     feed: &SegmentFeed,
     bar: &ProgressBar,
 ) -> Result<LoadOutput, StageError> {
-    Ok(load::load(settings, warehouse, feed, &|n| bar.inc(n))?)
+    Ok(load::load(run_id, settings, warehouse, feed, &|n| bar.inc(n))?)
 }

@@ -40,12 +40,12 @@ pub fn build(manifest: &Manifest, report_so_far: Duration) -> Result<String, Rep
     };
     let total = stages_elapsed(manifest) + report_so_far;
     let table = &manifest.settings.warehouse_table;
-    let ddl = match manifest.load_output.as_ref().and_then(|load| load.distribution.as_ref()) {
-        Some(d) if d.column == crate::load::distribution::USER_KEY => {
-            crate::load::ddl::create_distributed_table(table).join("\n")
-        }
-        _ => crate::load::ddl::create_table(table),
-    };
+    let citus = manifest
+        .load_output
+        .as_ref()
+        .and_then(|load| load.distribution.as_ref())
+        .is_some_and(|d| d.column == crate::load::distribution::USER_KEY);
+    let ddl = crate::load::ddl::shown(table, citus);
     Ok(render::render(manifest, total, &sample, &ddl))
 }
 

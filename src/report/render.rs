@@ -25,7 +25,7 @@ pub fn mib(bytes: u64) -> String {
 /// The whole report text.
 pub fn render(manifest: &Manifest, total_elapsed: Duration, sample: &str, ddl: &str) -> String {
     let mut out = String::new();
-    let stats = manifest.match_output.as_ref().map(|m| m.stats).unwrap_or_default();
+    let stats = manifest.match_output.as_ref().map(|m| m.stats.clone()).unwrap_or_default();
     // writeln! into a String cannot fail.
     let _ = writeln!(out, "Elapsed Time: {}", elapsed(total_elapsed));
     let _ = writeln!(out, "Total Matches: {}", stats.rows.matched);
@@ -42,7 +42,7 @@ pub fn render(manifest: &Manifest, total_elapsed: Duration, sample: &str, ddl: &
 }
 
 fn details(out: &mut String, manifest: &Manifest) {
-    let stats = manifest.match_output.as_ref().map(|m| m.stats).unwrap_or_default();
+    let stats = manifest.match_output.as_ref().map(|m| m.stats.clone()).unwrap_or_default();
     let extract = manifest.extract_output.clone().unwrap_or_default();
     run_summary(out, manifest);
     status_table(out, &stats);
