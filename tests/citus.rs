@@ -78,7 +78,7 @@ fn distributed_tables(citus: &CitusSchema) -> Vec<(String, String, i32)> {
         .query(
             "SELECT p.logicalrelid::regclass::text, column_to_column_name(p.logicalrelid, p.partkey), p.colocationid \
              FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid \
-             WHERE c.relnamespace = $1::text::regnamespace ORDER BY 1",
+             WHERE c.relnamespace = $1::text::regnamespace AND p.partmethod = 'h' ORDER BY 1",
             &[&citus.schema],
         )
         .unwrap()

@@ -13,7 +13,10 @@ pub const PLAIN_DDL: &str = "CREATE TABLE platform_user_activity (
   internal_user_id bigint, vendor_user_id bigint, firstname text, lastname text, specialty text,
   practice_location text, internal_classification text, internal_platform_registered_on text,
   internal_last_active_date date, internal_is_active boolean, vendor_classification text,
-  vendor_last_active_date date, vendor_is_active boolean, loaded_at timestamptz DEFAULT now())";
+  vendor_last_active_date date, vendor_is_active boolean, internal_firstname_raw text,
+  internal_lastname_raw text, internal_specialty_raw text, internal_practice_location_raw text,
+  vendor_firstname_raw text, vendor_lastname_raw text, vendor_specialty_raw text,
+  vendor_practice_location_raw text, loaded_at timestamptz DEFAULT now())";
 
 fn run_date(env: &TestEnv, server: &Server, url: &str, date: &str) -> std::process::Output {
     let mut args = hand_written_run(&server.url, url);

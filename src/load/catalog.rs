@@ -59,6 +59,19 @@ pub fn exists(client: &mut impl GenericClient, table: &TableName) -> Result<bool
     Ok(client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.quoted()])?.get(0))
 }
 
+/// The tool's columns the table lacks.
+pub fn missing_columns(client: &mut impl GenericClient, table: &TableName) -> Result<Vec<Column>, postgres::Error> {
+    let present: Vec<String> = client
+        .query(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+            &[&table.quoted()],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    Ok(COLUMNS.into_iter().filter(|c| !present.iter().any(|p| p == c.name)).collect())
+}
+
 /// Whether the loader may create tables in the table's schema (its own, or
 /// the first of the search path).
 pub fn may_create_beside(client: &mut impl GenericClient, table: &TableName) -> Result<bool, postgres::Error> {

@@ -5,7 +5,7 @@
 //! between consecutive report dates, so that readers find their way with `\d+`.
 
 use super::distribution::{self, USER_KEY, USER_KEY_TYPE};
-use crate::table::{TableName, COLUMNS};
+use crate::table::{Column, TableName, COLUMNS};
 
 /// The comment on the warehouse table.
 const TABLE_COMMENT: &str = "Friendly Vendor's users matched with ours, one row per user of either platform (a matched \
@@ -62,6 +62,26 @@ fn comments(table: &TableName) -> Vec<String> {
     statements
 }
 
+/// Adds `missing` columns to a table made by an earlier version (the raw
+/// values came later), with their comments: statements for one transaction.
+pub fn add_columns(table: &TableName, missing: &[Column]) -> Vec<String> {
+    missing
+        .iter()
+        .flat_map(|c| {
+            [
+                format!("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {};", table.quoted(), c.name, c.sql_type),
+                format!("COMMENT ON COLUMN {}.{} IS {};", table.quoted(), c.name, literal(c.comment)),
+            ]
+        })
+        .collect()
+}
+
+/// Whether a column is one this version added to the table's first layout:
+/// nullable, so it can be added to a table holding rows.
+pub fn added_later(column: &Column) -> bool {
+    column.name.ends_with("_raw")
+}
+
 /// A SQL string literal.
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -108,24 +128,29 @@ pub const LOADS_COLUMNS: [(&str, &str, &str); 17] = [
 /// one by one in one transaction. `citus`: the warehouse table is
 /// distributed by `user_key`, and the churn view joins on it too (so that
 /// each worker joins its own shards).
-pub fn create_companions(table: &TableName, citus: bool) -> Vec<String> {
+/// `with_loads_table`: the loads table is missing too (a table dropped and
+/// made again keeps its record of loads).
+pub fn create_companions(table: &TableName, citus: bool, with_loads_table: bool) -> Vec<String> {
     let loads = loads_table(table);
-    let columns: Vec<String> = LOADS_COLUMNS.iter().map(|(name, ty, _)| format!("  {name} {ty}")).collect();
-    let mut statements = vec![format!("CREATE TABLE {} (\n{}\n);", loads.quoted(), columns.join(",\n"))];
-    if citus {
-        // On every node, so that the views join it with the shards where they are.
-        statements.push(format!("SELECT create_reference_table({});", literal(&loads.quoted())));
+    let mut statements = Vec::new();
+    if with_loads_table {
+        let columns: Vec<String> = LOADS_COLUMNS.iter().map(|(name, ty, _)| format!("  {name} {ty}")).collect();
+        statements.push(format!("CREATE TABLE {} (\n{}\n);", loads.quoted(), columns.join(",\n")));
+        if citus {
+            // On every node, so that the views join it with the shards where they are.
+            statements.push(format!("SELECT create_reference_table({});", literal(&loads.quoted())));
+        }
+        statements.push(format!(
+            "COMMENT ON TABLE {} IS {};",
+            loads.quoted(),
+            literal(&format!(
+                "One row per load of {table} by vendor-match, written in the transaction that swaps the date in."
+            ))
+        ));
+        statements.extend(LOADS_COLUMNS.iter().map(|(name, _, comment)| {
+            format!("COMMENT ON COLUMN {}.{name} IS {};", loads.quoted(), literal(comment))
+        }));
     }
-    statements.push(format!(
-        "COMMENT ON TABLE {} IS {};",
-        loads.quoted(),
-        literal(&format!("One row per load of {table} by vendor-match, written in the transaction that swaps the date in."))
-    ));
-    statements.extend(
-        LOADS_COLUMNS
-            .iter()
-            .map(|(name, _, comment)| format!("COMMENT ON COLUMN {}.{name} IS {};", loads.quoted(), literal(comment))),
-    );
     statements.push(churn_view_sql(table, citus));
     statements.push(format!(
         "COMMENT ON VIEW {} IS {};",
@@ -224,7 +249,7 @@ pub fn shown(table: &TableName, citus: bool) -> String {
         .filter(|s| !s.starts_with("COMMENT ON"))
         .collect();
     shown.push(format!("-- COMMENT ON the table, each column, the loads table and the views: see \\d+ {table}"));
-    shown.extend(create_companions(table, citus).into_iter().filter(|s| !s.starts_with("COMMENT ON")));
+    shown.extend(create_companions(table, citus, true).into_iter().filter(|s| !s.starts_with("COMMENT ON")));
     shown.join("\n")
 }
 

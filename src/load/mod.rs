@@ -87,16 +87,27 @@ fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
     // the table are enough for the rest).
     if !catalog::exists(&mut client, table).map_err(db_error("looking for", table))? {
         let citus = catalog::is_citus(&mut client).map_err(db_error("looking for Citus beside", table))?;
+        let loads_missing =
+            !catalog::exists(&mut client, &ddl::loads_table(table)).map_err(db_error("looking beside", table))?;
         let mut create = if citus { ddl::create_distributed_table(table) } else { ddl::create_table(table) };
-        create.extend(ddl::create_companions(table, citus));
+        create.extend(ddl::create_companions(table, citus, loads_missing));
         replace::in_one_transaction(&mut client, &create).map_err(db_error("creating", table))?;
     }
+    let missing = catalog::missing_columns(&mut client, table).map_err(db_error("reading the catalog of", table))?;
+    if !missing.is_empty() && missing.iter().all(ddl::added_later) {
+        // A table of an earlier version: it gets the columns added since
+        // (it must be the loader's own to be altered).
+        replace::in_one_transaction(&mut client, &ddl::add_columns(table, &missing))
+            .map_err(db_error("adding this version's new columns to", table))?;
+    }
     let mut shape = inspect(&mut client, table)?;
-    if !shape.loads_table && catalog::may_create_beside(&mut client, table).map_err(db_error("looking at the schema of", table))? {
+    if !shape.loads_table
+        && catalog::may_create_beside(&mut client, table).map_err(db_error("looking at the schema of", table))?
+    {
         // A table made before the tool kept a record of loads, or by a DBA
         // who let the loader create tables beside it.
         let citus = shape.distributed_by.as_deref() == Some(distribution::USER_KEY);
-        replace::in_one_transaction(&mut client, &ddl::create_companions(table, citus))
+        replace::in_one_transaction(&mut client, &ddl::create_companions(table, citus, true))
             .map_err(db_error("creating the loads table and views beside", table))?;
         shape = inspect(&mut client, table)?;
     }

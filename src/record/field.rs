@@ -39,20 +39,6 @@ pub fn put_text(out: &mut Vec<u8>, value: Option<&[u8]>) {
     }
 }
 
-/// A text value with every byte `from` written as `to` (both ASCII, so the
-/// UTF-8 stays valid), or NULL.
-pub fn put_text_replacing(out: &mut Vec<u8>, value: Option<&[u8]>, from: u8, to: u8) {
-    let start = out.len();
-    put_text(out, value);
-    if value.is_some() {
-        for byte in &mut out[start + 4..] {
-            if *byte == from {
-                *byte = to;
-            }
-        }
-    }
-}
-
 /// A `bigint`, or NULL.
 pub fn put_int8(out: &mut Vec<u8>, value: Option<i64>) {
     match value {

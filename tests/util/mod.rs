@@ -240,6 +240,10 @@ pub struct WarehouseRow {
     pub internal_classification: Option<String>,
     pub internal_platform: Option<String>,
     pub vendor_classification: Option<String>,
+    /// Our firstname, lastname, specialty and location as read.
+    pub internal_raw: [Option<String>; 4],
+    /// The vendor's, as read.
+    pub vendor_raw: [Option<String>; 4],
 }
 
 /// Every row of `report_date` in the warehouse table, sorted.
@@ -252,7 +256,9 @@ pub fn warehouse_rows_from(client: &mut postgres::Client, table: &str, report_da
     let sql = format!(
         "SELECT match_status, internal_user_id, vendor_user_id, match_key, firstname, lastname, specialty, \
          practice_location, internal_is_active, vendor_is_active, vendor_last_active_date, \
-         internal_last_active_date, internal_classification, internal_platform_registered_on, vendor_classification \
+         internal_last_active_date, internal_classification, internal_platform_registered_on, vendor_classification, \
+         internal_firstname_raw, internal_lastname_raw, internal_specialty_raw, internal_practice_location_raw, \
+         vendor_firstname_raw, vendor_lastname_raw, vendor_specialty_raw, vendor_practice_location_raw \
          FROM {table} WHERE report_date = $1::text::date"
     );
     let mut rows: Vec<WarehouseRow> = client
@@ -275,6 +281,8 @@ pub fn warehouse_rows_from(client: &mut postgres::Client, table: &str, report_da
             internal_classification: r.get(12),
             internal_platform: r.get(13),
             vendor_classification: r.get(14),
+            internal_raw: [r.get(15), r.get(16), r.get(17), r.get(18)],
+            vendor_raw: [r.get(19), r.get(20), r.get(21), r.get(22)],
         })
         .collect();
     rows.sort();

@@ -27,6 +27,31 @@ fn norm(s: &str) -> String {
     lowered.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A displayed value (SPEC §6, README "The warehouse table"): NFKC, `_` as a
+/// space, whitespace collapsed and trimmed; blank is null.
+fn cleaned(s: &Option<String>) -> Option<String> {
+    let spaced = s.as_deref()?.nfkc().collect::<String>().replace('_', " ");
+    let cleaned = spaced.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!cleaned.is_empty()).then_some(cleaned)
+}
+
+/// [`cleaned`], then each word capitalized (words start after a space, `-`, `/` or `(`).
+fn title_cased(s: &Option<String>) -> Option<String> {
+    let lower = cleaned(s)?.to_lowercase();
+    let mut out = String::new();
+    let mut word_start = true;
+    for c in lower.chars() {
+        let upper: String = c.to_uppercase().collect();
+        if word_start && upper.chars().count() == 1 {
+            out.push_str(&upper);
+        } else {
+            out.push(c);
+        }
+        word_start = matches!(c, ' ' | '-' | '/' | '(');
+    }
+    Some(out)
+}
+
 /// The key fields, in key order.
 pub const ALL_FIELDS: [&str; 4] = ["lastname", "firstname", "specialty", "location"];
 
@@ -176,6 +201,10 @@ pub fn expected_rows_on(
     days: i64,
 ) -> Vec<WarehouseRow> {
     let today: NaiveDate = today.parse().unwrap();
+    let raw = |p: Option<&Person>| match p {
+        Some(p) => [p.firstname.clone(), p.lastname.clone(), p.specialty.clone(), p.location.clone()],
+        None => Default::default(),
+    };
     let mut groups: HashMap<String, (Vec<&Person>, Vec<&Person>)> = HashMap::new();
     let mut rows = Vec::new();
     let row = |status: &str, k: Option<&String>, v: Option<&Person>, i: Option<&Person>| {
@@ -188,13 +217,10 @@ pub fn expected_rows_on(
             internal_id: i.map(|p| p.id),
             vendor_id: v.map(|p| p.id),
             match_key: k.cloned(),
-            firstname: pick(|p| &p.firstname),
-            lastname: pick(|p| &p.lastname),
-            specialty: pick(|p| &p.specialty),
-            location: match i {
-                Some(i) => i.location.clone(),
-                None => v.and_then(|v| v.location.as_ref().map(|l| l.replace('_', " "))),
-            },
+            firstname: cleaned(&pick(|p| &p.firstname)),
+            lastname: cleaned(&pick(|p| &p.lastname)),
+            specialty: title_cased(&pick(|p| &p.specialty)),
+            location: title_cased(&pick(|p| &p.location)),
             internal_active: i.map(|p| active(p.last_active, today, days)),
             vendor_active: v.map(|p| active(p.last_active, today, days)),
             vendor_last_active: v.and_then(|p| p.last_active),
@@ -202,6 +228,8 @@ pub fn expected_rows_on(
             internal_classification: i.and_then(|p| p.classification.clone()),
             internal_platform: i.and_then(|p| p.platform.clone()),
             vendor_classification: v.and_then(|p| p.classification.clone()),
+            internal_raw: raw(i),
+            vendor_raw: raw(v),
         }
     };
     for v in vendor {

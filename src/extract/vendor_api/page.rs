@@ -251,11 +251,11 @@ impl<'k> PageBuilder<'k> {
         vendor_key::finish(&mut self.record.sort, id, self.page.number, self.position);
         let fields = &mut self.record.payload;
         field::put_int8(fields, Some(id));
-        for text in [&firstname, &lastname, &specialty] {
+        // As written (`bon_air`): the warehouse keeps the raw value, and its
+        // cleaned location reads `_` as a space.
+        for text in [&firstname, &lastname, &specialty, &location] {
             field::put_text(fields, text.as_deref().map(str::as_bytes));
         }
-        // Shown as our database writes locations: `bon_air` is `bon air`.
-        field::put_text_replacing(fields, location.as_deref().map(str::as_bytes), b'_', b' ');
         field::put_text(fields, classification.as_deref().map(str::as_bytes));
         field::put_date(fields, last_active);
         self.record.record().encode_into(&mut self.page.records);
@@ -357,7 +357,7 @@ mod tests {
         let u = &users(&page)[0];
         assert_eq!((u.id, u.page, u.position), (109982, 3, 0));
         assert_eq!(u.key, "angelovich|fern|neurology|bon air");
-        assert_eq!(u.texts[3].as_deref(), Some("bon air"), "shown with _ read as a space");
+        assert_eq!(u.texts[3].as_deref(), Some("bon_air"), "kept as written");
         assert_eq!(u.texts[4].as_deref(), Some("Contributor"));
         assert_eq!(u.last_active, field::parse_date("2017-01-24"));
     }
