@@ -76,10 +76,7 @@ pub fn missing_columns(client: &mut impl GenericClient, table: &TableName) -> Re
 /// the first of the search path).
 pub fn may_create_beside(client: &mut impl GenericClient, table: &TableName) -> Result<bool, postgres::Error> {
     Ok(client
-        .query_one(
-            "SELECT has_schema_privilege(coalesce($1, current_schema()), 'CREATE')",
-            &[&table.schema],
-        )?
+        .query_one("SELECT has_schema_privilege(coalesce($1, current_schema()), 'CREATE')", &[&table.schema])?
         .get(0))
 }
 

@@ -8,7 +8,8 @@ use super::distribution::{self, USER_KEY, USER_KEY_TYPE};
 use crate::table::{Column, TableName, COLUMNS};
 
 /// The comment on the warehouse table.
-const TABLE_COMMENT: &str = "Friendly Vendor's users matched with ours, one row per user of either platform (a matched \
+const TABLE_COMMENT: &str =
+    "Friendly Vendor's users matched with ours, one row per user of either platform (a matched \
     pair is one row) per report date, with each platform's active status. Loaded by vendor-match; each load \
     replaces one report date. Each load is recorded in the table named like this one with the suffix _loads; \
     one line per report date in the view with _summary, churn between report dates in the view with _churn.";
@@ -111,7 +112,11 @@ pub const LOADS_COLUMNS: [(&str, &str, &str); 17] = [
     ("tool_version", "text NOT NULL", "The vendor-match version."),
     ("tool_commit", "text NOT NULL", "The git commit vendor-match was built from (unknown when built outside git)."),
     ("settings", "jsonb NOT NULL", "The run-defining settings: report date, active window, match key, vendor URL."),
-    ("active_days", "integer NOT NULL", "The active window: active when last active within this many days up to report_date."),
+    (
+        "active_days",
+        "integer NOT NULL",
+        "The active window: active when last active within this many days up to report_date.",
+    ),
     ("rows_matched", "bigint NOT NULL", "Rows loaded with match_status matched (Total Matches)."),
     ("rows_ambiguous", "bigint NOT NULL", "Rows loaded with match_status ambiguous."),
     ("rows_internal_only", "bigint NOT NULL", "Rows loaded with match_status internal_only."),
@@ -147,9 +152,11 @@ pub fn create_companions(table: &TableName, citus: bool, with_loads_table: bool)
                 "One row per load of {table} by vendor-match, written in the transaction that swaps the date in."
             ))
         ));
-        statements.extend(LOADS_COLUMNS.iter().map(|(name, _, comment)| {
-            format!("COMMENT ON COLUMN {}.{name} IS {};", loads.quoted(), literal(comment))
-        }));
+        statements.extend(
+            LOADS_COLUMNS.iter().map(|(name, _, comment)| {
+                format!("COMMENT ON COLUMN {}.{name} IS {};", loads.quoted(), literal(comment))
+            }),
+        );
     }
     statements.push(churn_view_sql(table, citus));
     statements.push(format!(

@@ -102,8 +102,7 @@ pub(super) fn record(
     settings: &RunSettings,
     stats: &MatchStats,
 ) -> Result<(), postgres::Error> {
-    let names: Vec<&str> =
-        LOADS_COLUMNS.iter().map(|(name, _, _)| *name).filter(|name| *name != "loaded_at").collect();
+    let names: Vec<&str> = LOADS_COLUMNS.iter().map(|(name, _, _)| *name).filter(|name| *name != "loaded_at").collect();
     let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "INSERT INTO {} ({}) VALUES ({})",
@@ -139,7 +138,11 @@ pub(super) fn record(
 }
 
 /// Reads the trend from the loads table and the churn into `date` from the churn view.
-pub(super) fn read(client: &mut impl GenericClient, table: &TableName, date: NaiveDate) -> Result<History, postgres::Error> {
+pub(super) fn read(
+    client: &mut impl GenericClient,
+    table: &TableName,
+    date: NaiveDate,
+) -> Result<History, postgres::Error> {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     let dates = client
         .query(

@@ -108,7 +108,9 @@ fn build_and_swap(
     check_count(loaded, job.feed)?;
     crate::failpoint::hit("load.copied");
     // Statistics for the planner before readers can see the rows.
-    client.batch_execute(&format!("ANALYZE {}", staging.quoted())).map_err(db_error("analyzing the new rows of", table))?;
+    client
+        .batch_execute(&format!("ANALYZE {}", staging.quoted()))
+        .map_err(db_error("analyzing the new rows of", table))?;
     // Counted before the swap takes its locks.
     let old = catalog::partition_of(client, table, date).map_err(db_error("finding the date's partition in", table))?;
     let rows_replaced = match &old {

@@ -156,7 +156,8 @@ impl Run {
         let on_published: OnPublished = Box::new(move |segment| to_load.push(segment));
         let started = Instant::now();
         let (match_ended, loaded, load_time) = std::thread::scope(|scope| {
-            let load = scope.spawn(|| (load_rows(&run_id, &settings, &warehouse, &feed, &bars.bytes), started.elapsed()));
+            let load =
+                scope.spawn(|| (load_rows(&run_id, &settings, &warehouse, &feed, &bars.bytes), started.elapsed()));
             // A panic must still close the feed: the load waits on it.
             let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 match_rows(&dir, &settings, &extracted, Some(on_published), &bars.records)
@@ -205,7 +206,8 @@ impl Run {
         let matched = self.match_output()?;
         let feed = SegmentFeed::finished(matched.segments.clone(), matched.rows, matched.stats.clone());
         let bar = progress::bar(self.env.quiet, "load", matched.bytes(), "bytes");
-        let loaded = load_rows(&self.manifest.run_id, &self.manifest.settings, self.env.connections.warehouse()?, &feed, &bar);
+        let loaded =
+            load_rows(&self.manifest.run_id, &self.manifest.settings, self.env.connections.warehouse()?, &feed, &bar);
         bar.finish_and_clear();
         self.keep_load(loaded)
     }

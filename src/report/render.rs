@@ -170,7 +170,7 @@ pub(crate) mod tests {
     #[test]
     fn elapsed_formats() {
         assert_eq!(elapsed(Duration::from_secs(125)), "2 minutes, 5 seconds");
-                assert_eq!(elapsed(Duration::from_millis(4_240)), "0 minutes, 4 seconds");
+        assert_eq!(elapsed(Duration::from_millis(4_240)), "0 minutes, 4 seconds");
         assert_eq!(elapsed(Duration::from_millis(61_999)), "1 minutes, 1 seconds");
     }
 
