@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The whole job on the built-in demo: a local PostgreSQL, the default fixtures
 # (151,677 vendor users on 152 pages, ~1M of ours), the fixture vendor server,
-# then `vendor-match run`. Prints the report and writes it to output.txt.
+# then `vendor-match run` for two report dates 30 days apart (fixture
+# snapshots 0 and 1: the same users, their activity moved on), so that the
+# report can answer the churn question. Prints the second report and writes
+# it to output.txt, with report.html beside it.
 #
 #   scripts/demo.sh                  # our users in PostgreSQL
 #   scripts/demo.sh --source mysql   # our users in MySQL / MariaDB (started, or installed, if needed)
@@ -53,26 +56,53 @@ fi
 echo "demo: our users from $SOURCE, loaded into $WAREHOUSE" >&2
 
 mkdir -p work
-echo "demo: generating fixtures" >&2
-"$BIN" fixtures generate --out-dir work/fixtures > work/expected-summary.json
+SERVER=
+trap '[ -z "$SERVER" ] || kill $SERVER 2>/dev/null || true' EXIT
+expected() { python3 -c 'import json,sys; v=json.load(open("work/fixtures/expected.json"))
+for k in sys.argv[1:]: v=v[k]
+print(v)' "$@"; }
+for snapshot in 0 1; do
+  echo "demo: generating fixtures, snapshot $snapshot" >&2
+  "$BIN" fixtures generate --out-dir work/fixtures --snapshot "$snapshot" > work/expected-summary.json
+  [ -z "$SERVER" ] || kill $SERVER 2>/dev/null || true
+  "$BIN" fixtures serve --dir work/fixtures --listen 127.0.0.1:0 > work/serve.log 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 50); do grep -q '^listening on ' work/serve.log && break; sleep 0.1; done
+  export VENDOR_API_URL; VENDOR_API_URL=$(sed -n 's/^listening on //p' work/serve.log | head -n1)
+  [ -n "$VENDOR_API_URL" ] || { echo "demo: the fixture server did not start: $(cat work/serve.log)" >&2; exit 1; }
 
-"$BIN" fixtures serve --dir work/fixtures --listen 127.0.0.1:0 > work/serve.log 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do grep -q '^listening on ' work/serve.log && break; sleep 0.1; done
-export VENDOR_API_URL; VENDOR_API_URL=$(sed -n 's/^listening on //p' work/serve.log | head -n1)
-[ -n "$VENDOR_API_URL" ] || { echo "demo: the fixture server did not start: $(cat work/serve.log)" >&2; exit 1; }
+  date=$(expected report_date)
+  echo "demo: report date $date" >&2
+  if [ "$snapshot" = 0 ]; then
+    "$BIN" run --report-date "$date" --output output.txt --quiet > /dev/null
+  else
+    "$BIN" run --report-date "$date" --output output.txt
+  fi
 
-"$BIN" run --output output.txt
+  planted=$(expected total_matches)
+  reported=$(sed -n 's/^Total Matches: //p' output.txt)
+  if [ "$planted" = "$reported" ]; then
+    echo "demo: Total Matches $reported equals what the generator planted" >&2
+  else
+    echo "demo: Total Matches $reported differs from the planted $planted" >&2
+    exit 1
+  fi
+done
 
-planted=$(python3 -c 'import json; print(json.load(open("work/fixtures/expected.json"))["total_matches"])')
-reported=$(sed -n 's/^Total Matches: //p' output.txt)
-if [ "$planted" = "$reported" ]; then
-  echo "demo: Total Matches $reported equals what the generator planted" >&2
+# The churn the warehouse finds is the churn the generator planted.
+found=$(psql "$WAREHOUSE_DATABASE_URL" -XAtF, -c "SELECT vendor_active_users, vendor_active_churned,
+  vendor_inactive_users, vendor_inactive_churned FROM public.platform_user_activity_churn WHERE report_date = '$date'")
+want="$(expected churn vendor_active users),$(expected churn vendor_active churned),$(expected churn vendor_inactive users),$(expected churn vendor_inactive churned)"
+if [ "$found" = "$want" ]; then
+  echo "demo: churn (users,churned with vendor active; users,churned with vendor inactive) $found equals what the generator planted" >&2
 else
-  echo "demo: Total Matches $reported differs from the planted $planted" >&2
+  echo "demo: churn $found differs from the planted $want" >&2
   exit 1
 fi
+echo "demo: the product manager's answer, one line per date:" >&2
+psql "$WAREHOUSE_DATABASE_URL" -Xc "SELECT report_date, internal_active_share, vendor_active_share, matched_pairs, phi,
+  churn_share_vendor_active, churn_share_vendor_inactive FROM public.platform_user_activity_summary ORDER BY 1" >&2
+[ ! -f report.html ] || echo "demo: report.html written beside output.txt" >&2
 
 if [ "$WAREHOUSE" = citus ]; then
   partition=$(psql "$WAREHOUSE_DATABASE_URL" -XAtc "SELECT c.oid::regclass FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid

@@ -46,7 +46,9 @@ fn details(out: &mut String, manifest: &Manifest) {
     let extract = manifest.extract_output.clone().unwrap_or_default();
     run_summary(out, manifest);
     status_table(out, &stats);
+    platform_table(out, &stats);
     active_table(out, &stats.active);
+    history(out, manifest);
     data_quality(out, &extract, &stats);
     stage_table(out, manifest);
 }
@@ -94,6 +96,80 @@ fn status_table(out: &mut String, stats: &MatchStats) {
         stats.internal_records.total(),
         stats.vendor_records.total()
     );
+}
+
+fn platform_table(out: &mut String, stats: &MatchStats) {
+    let _ = writeln!(out, "\nActive users per platform:");
+    for (name, counts) in [("ours", stats.internal), ("vendor's", stats.vendor)] {
+        let _ = writeln!(
+            out,
+            "  {:<9} {:>10} users, {:>10} active ({})",
+            name,
+            counts.users,
+            counts.active,
+            percent(counts.share())
+        );
+    }
+}
+
+/// A share as a percentage with one decimal; `-` when undefined.
+pub fn percent(share: Option<f64>) -> String {
+    share.map_or("-".to_string(), |s| format!("{:.1} %", 100.0 * s))
+}
+
+/// The loaded report dates and the churn into this one, as the load read them.
+fn history(out: &mut String, manifest: &Manifest) {
+    let Some(load) = &manifest.load_output else { return };
+    if let Some(error) = &load.history_error {
+        let _ = writeln!(out, "\nAcross report dates: not read ({error})");
+        return;
+    }
+    let Some(history) = &load.history else {
+        if !load.recorded {
+            let _ = writeln!(out, "\nAcross report dates: no loads table beside the warehouse table, so none recorded");
+        }
+        return;
+    };
+    let _ = writeln!(out, "\nAcross report dates (the loads table, latest load of each date):");
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>14} {:>14} {:>14}",
+        "report date", "ours active", "vendor's active", "matched pairs"
+    );
+    for date in &history.dates {
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>14} {:>14} {:>14}",
+            date.report_date.to_string(),
+            percent(date.internal.share()),
+            percent(date.vendor.share()),
+            date.matched
+        );
+    }
+    let Some(churn) = &history.churn else {
+        let _ = writeln!(out, "  churn: needs an earlier report date loaded for the same users");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\nChurn from {} to {}: of our users matched and active on {}, inactive on {}:",
+        churn.since, churn.until, churn.since, churn.until
+    );
+    for (name, group) in
+        [("vendor account active", churn.vendor_active), ("vendor account inactive", churn.vendor_inactive)]
+    {
+        let interval = group.interval95().map_or("-".to_string(), |(low, high)| {
+            format!("95 % CI {} to {}", percent(Some(low)), percent(Some(high)))
+        });
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>9} of {:>9} ({}; {interval})",
+            name,
+            group.churned,
+            group.users,
+            percent(group.share())
+        );
+    }
 }
 
 fn active_table(out: &mut String, active: &ActiveTable) {
