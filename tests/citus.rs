@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::load::PLAIN_DDL;
 use crate::util::citus::{kit, CitusSchema, StoppedWorker};
-use crate::util::naive::{expected_rows, internal_users, vendor_users};
+use crate::util::naive::{self, expected_rows, internal_users, vendor_users};
 use crate::util::*;
 
 const FAILPOINT: &str = "VENDOR_MATCH_FAILPOINT";
@@ -161,6 +161,35 @@ fn a_rerun_of_a_date_on_citus_replaces_its_rows_and_leaves_other_dates_alone() {
     // Two partitions, both distributed beside the table; nothing left aside.
     assert_eq!(distributed_tables(&w.citus).len(), 3, "{:?}", distributed_tables(&w.citus));
     assert_eq!(w.leftovers(), 0);
+    // The views answer on Citus too: the churn into the rerun date, as the naive join counts it.
+    let churn = w
+        .citus
+        .client()
+        .query_one(
+            &format!(
+                "SELECT since_date::text, vendor_active_users, vendor_active_churned, vendor_inactive_users, \
+                 vendor_inactive_churned FROM {}_churn WHERE report_date = '2017-02-02'",
+                w.citus.table()
+            ),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(churn.get::<_, String>(0), "2017-01-15");
+    let found: Vec<i64> = (1..5).map(|i| churn.get(i)).collect();
+    let want = naive::churn(&w.expected("2017-01-15", 30), &feb);
+    assert!(want[0] + want[2] > 0, "no user to follow: {want:?}");
+    assert_eq!(found, want);
+    let report = stdout(&again);
+    assert!(report.contains("Churn from 2017-01-15 to 2017-02-02"), "{report}");
+    let (loads, lines): (i64, i64) = {
+        let mut client = w.citus.client();
+        let mut count = |sql: String| -> i64 { client.query_one(&sql, &[]).unwrap().get(0) };
+        (
+            count(format!("SELECT count(*) FROM {}_loads", w.citus.table())),
+            count(format!("SELECT count(*) FROM {}_summary", w.citus.table())),
+        )
+    };
+    assert_eq!((loads, lines), (3, 2), "a loads row per load, a summary line per date");
 }
 
 /// Runs a load of `date` (its swap held open 2 s) while a reader reads the

@@ -259,3 +259,19 @@ pub fn expected_rows_on(
     rows.sort();
     rows
 }
+
+/// The churn from `earlier` rows to `later` rows, the simple way: among our
+/// users matched and active in `earlier` and present in `later`, (users,
+/// inactive in `later`) with the vendor active, then with it inactive.
+pub fn churn(earlier: &[WarehouseRow], later: &[WarehouseRow]) -> [i64; 4] {
+    let mut counts = [0; 4];
+    for e in earlier.iter().filter(|r| r.status == "matched" && r.internal_active == Some(true)) {
+        let Some(l) = later.iter().find(|l| l.internal_id.is_some() && l.internal_id == e.internal_id) else {
+            continue;
+        };
+        let at = if e.vendor_active == Some(true) { 0 } else { 2 };
+        counts[at] += 1;
+        counts[at + 1] += i64::from(l.internal_active != Some(true));
+    }
+    counts
+}
