@@ -247,7 +247,12 @@ impl Run {
     }
 
     fn report(&self, started: Instant) -> Result<u64, StageError> {
-        let text = report::build(&self.manifest, started.elapsed())?;
+        // The page first: the text names it, and is what the run prints.
+        let so_far = started.elapsed();
+        let html_path = report::html_path(&self.env.output);
+        let html = report::build_html(&self.manifest, report::stages_elapsed(&self.manifest) + so_far);
+        report::write(&html_path, &html)?;
+        let text = report::build(&self.manifest, so_far, Some(&html_path))?;
         report::write(&self.env.output, &text)?;
         Ok(0)
     }

@@ -1,6 +1,11 @@
-//! The report: built from the manifest and the match sample, printed and written to `--output` atomically.
+//! The report: built from the manifest and the match sample, printed and
+//! written to `--output` atomically; beside it, the same run as an HTML page
+//! with charts (`report.html`).
 
+pub mod charts;
+pub mod html;
 pub mod render;
+pub mod sections;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,9 +36,18 @@ pub enum ReportError {
     Damaged(#[from] Damaged),
 }
 
+/// The HTML report's file name: it is written beside `--output`.
+pub const HTML_FILE: &str = "report.html";
+
+/// Where the HTML report of a run reported to `output` goes.
+pub fn html_path(output: &Path) -> PathBuf {
+    output.with_file_name(HTML_FILE)
+}
+
 /// Builds the report text of a run whose match stage is complete.
-/// `report_so_far` is the time the report stage itself has taken.
-pub fn build(manifest: &Manifest, report_so_far: Duration) -> Result<String, ReportError> {
+/// `report_so_far` is the time the report stage itself has taken; `html`,
+/// when given, is named at the end of the details.
+pub fn build(manifest: &Manifest, report_so_far: Duration, html: Option<&Path>) -> Result<String, ReportError> {
     let sample = match &manifest.match_output {
         Some(output) => read_sample(output)?,
         None => String::new(),
@@ -46,7 +60,13 @@ pub fn build(manifest: &Manifest, report_so_far: Duration) -> Result<String, Rep
         .and_then(|load| load.distribution.as_ref())
         .is_some_and(|d| d.column == crate::load::distribution::USER_KEY);
     let ddl = crate::load::ddl::shown(table, citus);
-    Ok(render::render(manifest, total, &sample, &ddl))
+    Ok(render::render(manifest, total, &sample, &ddl, html))
+}
+
+/// Builds the HTML report of a run whose match stage is complete; `total`
+/// is the run's time so far ([`stages_elapsed`] and the report's own).
+pub fn build_html(manifest: &Manifest, total: Duration) -> String {
+    html::page(manifest, total)
 }
 
 /// The match sample, checked against the CRC match recorded.
@@ -88,7 +108,7 @@ pub fn stages_elapsed(manifest: &Manifest) -> Duration {
     Duration::from_secs_f64(total)
 }
 
-/// Writes the report to `path` atomically.
+/// Writes a report (the text or the HTML) to `path` atomically.
 pub fn write(path: &Path, text: &str) -> Result<(), ReportError> {
     crate::rundir::atomic::write(path, text.as_bytes()).map_err(|source| ReportError::Io {
         action: "writing",

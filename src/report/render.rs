@@ -1,6 +1,7 @@
 //! The report's text layout (SPEC §7): the four fixed sections first, then the details.
 
 use std::fmt::Write;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::extract::ExtractOutput;
@@ -22,8 +23,8 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-/// The whole report text.
-pub fn render(manifest: &Manifest, total_elapsed: Duration, sample: &str, ddl: &str) -> String {
+/// The whole report text; `html` is the HTML report's file, named last.
+pub fn render(manifest: &Manifest, total_elapsed: Duration, sample: &str, ddl: &str, html: Option<&Path>) -> String {
     let mut out = String::new();
     let stats = manifest.match_output.as_ref().map(|m| m.stats.clone()).unwrap_or_default();
     // writeln! into a String cannot fail.
@@ -38,6 +39,9 @@ pub fn render(manifest: &Manifest, total_elapsed: Duration, sample: &str, ddl: &
     let _ = writeln!(out, "{ddl}");
     out.push('\n');
     details(&mut out, manifest);
+    if let Some(html) = html {
+        let _ = writeln!(out, "HTML report with charts: {}", html.display());
+    }
     out
 }
 
@@ -253,7 +257,7 @@ pub(crate) mod tests {
     #[test]
     fn report_begins_with_the_four_sections_in_order() {
         let manifest = Manifest::example("r1");
-        let text = render(&manifest, Duration::from_secs(125), "{\"a\":1}\n", "CREATE TABLE t ();");
+        let text = render(&manifest, Duration::from_secs(125), "{\"a\":1}\n", "CREATE TABLE t ();", None);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "Elapsed Time: 2 minutes, 5 seconds");
         assert_eq!(lines[1], "Total Matches: 0");
