@@ -58,7 +58,7 @@ impl Series {
 /// How values read: shares as percentages, counts, seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scale {
-    /// 0..1, shown as percent (`42.0 %`, as the text report); the axis always runs to 100 %.
+    /// 0..1, shown as percent (`42.0 %`, as the text report).
     Share,
     /// Whole numbers.
     Count,
@@ -79,7 +79,8 @@ impl Scale {
     /// The axis' top and its ticks for values up to `max`.
     fn axis(self, max: f64) -> (f64, Vec<f64>) {
         let top = match self {
-            Scale::Share => 1.0,
+            // To the next 10 %: small shares stay readable.
+            Scale::Share => ((max * 10.0).ceil() / 10.0).clamp(0.1, 1.0),
             Scale::Count | Scale::Seconds => nice_ceiling(max),
         };
         (top, (0..=5).map(|i| top * f64::from(i) / 5.0).collect())
@@ -225,6 +226,10 @@ type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>;
 fn draw_bars(chart: &mut Chart<'_, '_>, bars: &Bars<'_>, n: usize) -> Result<(), ChartError> {
     let per_group = bars.series.len().max(1) as f64;
     let band = 0.8 / per_group;
+    // A value is printed over a vertical bar only where it fits (about 7
+    // pixels a character on some 630 pixels of axis); the figure's table has them all.
+    let bar_pixels = 630.0 * band * 0.84 / n as f64;
+    let fits = |text: &str| bars.horizontal || text.chars().count() as f64 * 7.0 <= bar_pixels + 8.0;
     // (category position, value) in the chart's own order of axes.
     let at = |position: f64, value: f64| if bars.horizontal { (value, position) } else { (position, value) };
     for (s, series) in bars.series.iter().enumerate() {
@@ -256,8 +261,10 @@ fn draw_bars(chart: &mut Chart<'_, '_>, bars: &Bars<'_>, n: usize) -> Result<(),
                 if bars.horizontal { Pos::new(HPos::Left, VPos::Center) } else { Pos::new(HPos::Center, VPos::Bottom) };
             let style = TextStyle::from(("sans-serif", 14).into_font()).color(&BLACK).pos(anchor);
             let (x, y) = at(middle, end);
-            let text = Text::new(format!(" {} ", bars.scale.format(*value)), (x, y), style);
-            chart.draw_series([text])?;
+            let label = bars.scale.format(*value);
+            if fits(&label) {
+                chart.draw_series([Text::new(format!(" {label} "), (x, y), style)])?;
+            }
         }
     }
     Ok(())

@@ -135,11 +135,19 @@ fn days_since(out: &mut String, stats: &MatchStats) {
         [Series::new("internal", INTERNAL, shares(platforms[0])), Series::new("vendor", VENDOR, shares(platforms[1]))];
     let chart =
         charts::bars(&Bars { categories: &categories, series: &series, scale: Scale::Share, horizontal: false });
-    let mut rows = vec![strings(["days since last active", "our users", "vendor users"])];
+    let mut rows = vec![strings(["days since last active", "our users", "share", "vendor users", "share"])];
+    let shown = |share: f64| if share.is_finite() { percent(share) } else { "-".into() };
     for (i, label) in categories.iter().enumerate() {
-        rows.push(vec![label.clone(), count(platforms[0][i]), count(platforms[1][i])]);
+        let (internal, vendor) = (platforms[0][i], platforms[1][i]);
+        rows.push(vec![
+            label.clone(),
+            count(internal),
+            shown(series[0].values[i]),
+            count(vendor),
+            shown(series[1].values[i]),
+        ]);
     }
-    let details = format!("<details><summary>Users per bin</summary>\n{}</details>\n", table(&rows));
+    let details = format!("<details open><summary>Users per bin</summary>\n{}</details>\n", table(&rows));
     let caption = "Days since last active: share of each platform's users with a date on or before the report date";
     figure(out, "chart-days-since", caption, &PLATFORMS, chart, &details);
 }
