@@ -4,6 +4,7 @@
 # full-page screenshot.
 #
 #   scripts/browser-check.sh HTML_FILE [SCREENSHOT_PNG] > dom.html
+#   scripts/browser-check.sh --install     # only install Chromium if missing
 #
 # Chromium is Debian's package, installed with apt-get when /usr/bin/chromium
 # is missing (sudo only when not root).
@@ -22,23 +23,26 @@
 # installed and not installable.
 set -euo pipefail
 
-usage="usage: scripts/browser-check.sh HTML_FILE [SCREENSHOT_PNG]"
+usage="usage: scripts/browser-check.sh HTML_FILE [SCREENSHOT_PNG] | --install"
 [ $# -ge 1 ] && [ $# -le 2 ] || { echo "$usage" >&2; exit 2; }
-[ -f "$1" ] || { echo "browser-check: $1 is not a file" >&2; exit 2; }
-HTML=$(realpath "$1")
-SHOT=${2:-}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 WIDTH=1280
 
 if [ ! -x "$CHROMIUM" ]; then
   echo "browser-check: $CHROMIUM is missing: installing Debian's chromium" >&2
   if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo -n); fi
-  if ! { "${SUDO[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq chromium; } >&2; then
+  # Two checks at once (parallel tests) wait for each other's dpkg lock.
+  apt=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
+  if ! { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq chromium; } >&2; then
     echo "browser-check: chromium could not be installed" >&2
     exit 3
   fi
   [ -x "$CHROMIUM" ] || { echo "browser-check: chromium installed, but $CHROMIUM is not there" >&2; exit 3; }
 fi
+[ "$1" != --install ] || exit 0
+[ -f "$1" ] || { echo "browser-check: $1 is not a file" >&2; exit 2; }
+HTML=$(realpath "$1")
+SHOT=${2:-}
 
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT

@@ -25,4 +25,8 @@ if [ -z "${VENDOR_MATCH_TEST_CITUS_URL:-}" ]; then
     *) exit "$status" ;;
   esac
 fi
+# Chromium for the HTML report's browser check (tests/report_html.rs):
+# Debian's, installed if missing; without it those tests say they are skipped,
+# or fail under VENDOR_MATCH_REQUIRE_BROWSER=1 (CI).
+scripts/browser-check.sh --install || echo "test: no Chromium: the browser checks will say they are skipped" >&2
 cargo test --locked "$@"

@@ -32,5 +32,7 @@ mod tls;
 mod pipeline;
 // What analysts read: cleaned and raw values, comments, the loads table, the summary and churn views.
 mod warehouse;
+// report.html in headless Chromium: every chart, the naive join's figures, no console errors.
+mod report_html;
 // The import graph of src/: no cycle, no edge that climbs.
 mod layers;
