@@ -83,7 +83,13 @@ impl Scale {
             Scale::Share => ((max * 10.0).ceil() / 10.0).clamp(0.1, 1.0),
             Scale::Count | Scale::Seconds => nice_ceiling(max),
         };
-        (top, (0..=5).map(|i| top * f64::from(i) / 5.0).collect())
+        // Shares tick at round percentages, every 10 or 20; the rest in fifths.
+        let steps = match self {
+            Scale::Share if top > 0.5 => (top / 0.2).round() as u32,
+            Scale::Share => (top / 0.1).round() as u32,
+            Scale::Count | Scale::Seconds => 5,
+        };
+        (top, (0..=steps).map(|i| top * f64::from(i) / f64::from(steps)).collect())
     }
 
     fn tick(self, value: f64) -> String {
@@ -331,6 +337,15 @@ mod tests {
         assert_eq!(nice_ceiling(7.0), 10.0);
         assert_eq!(nice_ceiling(1_200.0), 2_000.0);
         assert_eq!(nice_ceiling(9_726_125.0), 10_000_000.0);
+    }
+
+    #[test]
+    fn share_axes_tick_at_round_percentages() {
+        let ticks = |max: f64| Scale::Share.axis(max).1.iter().map(|t| Scale::Share.tick(*t)).collect::<Vec<_>>();
+        assert_eq!(ticks(0.744), ["0 %", "20 %", "40 %", "60 %", "80 %"]);
+        assert_eq!(ticks(0.25), ["0 %", "10 %", "20 %", "30 %"]);
+        assert_eq!(ticks(0.0), ["0 %", "10 %"]);
+        assert_eq!(ticks(1.0).len(), 6);
     }
 
     #[test]
