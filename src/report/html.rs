@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::charts::{ChartError, RGBColor};
+use super::markup::{count, escape, percent};
 use super::render::elapsed;
 use super::sections;
 use crate::manifest::Manifest;
@@ -57,7 +57,7 @@ pub fn page(manifest: &Manifest, total_elapsed: Duration) -> String {
         escape(&elapsed(total_elapsed))
     );
     out.push_str("<section class=\"headline\" id=\"headline\">\n");
-    headline(&mut out, "total-matches", &sections::count(stats.rows.matched), "Total Matches");
+    headline(&mut out, "total-matches", &count(stats.rows.matched), "Total Matches");
     platform_headline(&mut out, "internal", "our", &stats.internal);
     platform_headline(&mut out, "vendor", "vendor", &stats.vendor);
     let phi = stats.active.phi().map_or("undefined".to_string(), |p| format!("{p:.4}"));
@@ -69,8 +69,8 @@ pub fn page(manifest: &Manifest, total_elapsed: Duration) -> String {
 }
 
 fn platform_headline(out: &mut String, id: &str, whose: &str, counts: &PlatformCounts) {
-    headline(out, &format!("{id}-users"), &sections::count(counts.users), &format!("{whose} users"));
-    let share = counts.share().map_or("no users".to_string(), sections::percent);
+    headline(out, &format!("{id}-users"), &count(counts.users), &format!("{whose} users"));
+    let share = counts.share().map_or("no users".to_string(), percent);
     headline(out, &format!("{id}-active-share"), &share, &format!("{whose} users active"));
 }
 
@@ -81,66 +81,6 @@ fn headline(out: &mut String, id: &str, value: &str, label: &str) {
         escape(value),
         escape(label)
     );
-}
-
-/// Text made safe for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A `<figure>`: its caption (plain text), a legend of (name, colour), the
-/// chart (or why it is missing), then `extra` (HTML).
-pub fn figure(
-    out: &mut String,
-    id: &str,
-    caption: &str,
-    legend: &[(&str, RGBColor)],
-    chart: Result<String, ChartError>,
-    extra: &str,
-) {
-    let _ = writeln!(out, "<figure id=\"{id}\">\n<figcaption>{}</figcaption>", escape(caption));
-    if !legend.is_empty() {
-        out.push_str("<p class=\"legend\">");
-        for (name, RGBColor(r, g, b)) in legend {
-            let _ =
-                write!(out, "<span class=\"key\" style=\"background:#{r:02x}{g:02x}{b:02x}\"></span>{}", escape(name));
-        }
-        out.push_str("</p>\n");
-    }
-    match chart {
-        Ok(svg) => out.push_str(&svg),
-        Err(error) => {
-            let _ = writeln!(out, "<p class=\"note\">The chart could not be drawn: {}</p>", escape(&error.to_string()));
-        }
-    }
-    out.push_str(extra);
-    out.push_str("</figure>\n");
-}
-
-/// A table of plain-text cells (escaped here), the first row its header.
-pub fn table(rows: &[Vec<String>]) -> String {
-    let mut out = String::from("<table>\n");
-    for (i, row) in rows.iter().enumerate() {
-        let cell = if i == 0 { "th" } else { "td" };
-        out.push_str("<tr>");
-        for text in row {
-            let _ = write!(out, "<{cell}>{}</{cell}>", escape(text));
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</table>\n");
-    out
 }
 
 #[cfg(test)]

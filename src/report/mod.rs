@@ -4,6 +4,7 @@
 
 pub mod charts;
 pub mod html;
+pub mod markup;
 pub mod render;
 pub mod sections;
 

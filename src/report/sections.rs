@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::charts::{self, Bars, Scale, Series, INTERNAL, MATCHED, NEUTRAL, VENDOR};
-use super::html::{escape, figure, table};
+use super::markup::{count, escape, figure, percent, table};
 use super::render::mib;
 use crate::load::history::{Churn, ChurnGroup, History};
 use crate::load::LoadOutput;
@@ -17,16 +17,6 @@ use crate::model::{MatchStatus, Stage};
 pub const BLANK_SPECIALTY: &str = "(blank)";
 /// The label of the specialties past the ones counted one by one.
 pub const OTHER_SPECIALTIES: &str = "other";
-
-/// A count with thousands separators.
-pub fn count(n: u64) -> String {
-    charts::thousands(n)
-}
-
-/// A share as a percentage with one decimal.
-pub fn percent(share: f64) -> String {
-    Scale::Share.format(share)
-}
 
 fn share(counts: &PlatformCounts) -> f64 {
     counts.share().unwrap_or(f64::NAN)
