@@ -24,42 +24,45 @@ pub enum Case {
 pub fn clean(raw: &str, case: Case) -> Option<String> {
     let mut out = Vec::with_capacity(raw.len());
     // Cleaning valid UTF-8 gives valid UTF-8.
-    push_clean(&mut out, raw, case).then(|| String::from_utf8(out).ok()).flatten()
+    push_clean(&mut out, raw.as_bytes(), case).ok()?.then(|| String::from_utf8(out).ok()).flatten()
 }
 
-/// Appends the cleaned value of `raw` to `out` and returns `true`; returns
-/// `false`, with `out` as it was, when the value is blank. ASCII values, the
-/// common case, are cleaned byte by byte without allocating.
-pub fn push_clean(out: &mut Vec<u8>, raw: &str, case: Case) -> bool {
+/// Appends the cleaned value of the text `raw` to `out` and returns
+/// `Ok(true)`; `Ok(false)`, with `out` as it was, when the value is blank;
+/// an error when `raw` is not UTF-8. ASCII values, the common case, are
+/// cleaned a word at a time without allocating.
+pub fn push_clean(out: &mut Vec<u8>, raw: &[u8], case: Case) -> Result<bool, std::str::Utf8Error> {
     let start = out.len();
     if raw.is_ascii() {
-        push_ascii(out, raw.as_bytes(), case);
+        push_ascii(out, raw, case);
     } else {
-        push_unicode(out, raw, case);
+        push_unicode(out, std::str::from_utf8(raw)?, case);
     }
-    out.len() > start
+    Ok(out.len() > start)
+}
+
+/// The ASCII members of `char::is_whitespace`, and `_`.
+fn is_space(byte: u8) -> bool {
+    matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | b'_')
 }
 
 fn push_ascii(out: &mut Vec<u8>, raw: &[u8], case: Case) {
     let start = out.len();
-    let mut pending_space = false;
-    let mut word_start = true;
-    for &byte in raw {
-        if matches!(byte, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | b'_') {
-            pending_space = out.len() > start;
-            word_start = true;
-            continue;
-        }
-        if pending_space {
+    out.reserve(raw.len());
+    for word in raw.split(|b| is_space(*b)).filter(|word| !word.is_empty()) {
+        if out.len() > start {
             out.push(b' ');
-            pending_space = false;
         }
-        out.push(match case {
-            Case::Kept => byte,
-            Case::Title if word_start => byte.to_ascii_uppercase(),
-            Case::Title => byte.to_ascii_lowercase(),
-        });
-        word_start = starts_word_after(char::from(byte));
+        match case {
+            Case::Kept => out.extend_from_slice(word),
+            Case::Title => {
+                let mut word_start = true;
+                for &byte in word {
+                    out.push(if word_start { byte.to_ascii_uppercase() } else { byte.to_ascii_lowercase() });
+                    word_start = starts_word_after(char::from(byte));
+                }
+            }
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub mod join;
 pub mod pgcopy;
 mod rows;
 pub mod segment;
+mod specialties;
 pub mod stats;
 
 use std::path::{Path, PathBuf};

@@ -5,14 +5,12 @@
 use super::error::MatchError;
 use super::pgcopy::{self, COLUMN_COUNT};
 use super::segment::{OnPublished, Segment, SegmentWriter};
+use super::specialties::SpecialtyCounter;
 use super::stats::MatchStats;
-use std::collections::HashMap;
-
-use super::stats::{PlatformCounts, SpecialtyCounts, MAX_SPECIALTIES};
 use crate::activity::ActiveRule;
 use crate::bug::Bug;
 use crate::clean::{self, Case};
-use crate::model::MatchStatus;
+use crate::model::{MatchStatus, Side};
 use crate::record::{field, internal, match_key_of, vendor, Record};
 use crate::settings::RunSettings;
 
@@ -27,10 +25,7 @@ pub(super) struct RowWriter {
     segments: SegmentWriter,
     tuple: Vec<u8>,
     stats: MatchStats,
-    /// Users per cleaned specialty (empty: blank), ours and the vendor's.
-    specialties: HashMap<Vec<u8>, (PlatformCounts, PlatformCounts)>,
-    /// A record's cleaned specialty, reused.
-    specialty: Vec<u8>,
+    specialties: SpecialtyCounter,
     sample: Vec<u8>,
     sampled: usize,
 }
@@ -57,8 +52,7 @@ impl RowWriter {
             segments: SegmentWriter::create(dir, on_published)?,
             tuple: Vec::with_capacity(512),
             stats: MatchStats::default(),
-            specialties: HashMap::new(),
-            specialty: Vec::new(),
+            specialties: SpecialtyCounter::default(),
             sample: Vec::new(),
             sampled: 0,
         })
@@ -151,7 +145,7 @@ impl RowWriter {
             if let Some(day) = date {
                 stats.vendor_days_since.add(rule.days_since(day));
             }
-            self.count_specialty(v[vendor::SPECIALTY], |counts| &mut counts.1, active)?;
+            self.specialties.count(field::value(v[vendor::SPECIALTY]), Side::Vendor, active).map_err(not_utf8)?;
             vendor_active = Some(active);
         }
         if let Some(i) = i {
@@ -165,7 +159,7 @@ impl RowWriter {
             if let Some(day) = date {
                 stats.internal_days_since.add(rule.days_since(day));
             }
-            self.count_specialty(i[internal::SPECIALTY], |counts| &mut counts.0, active)?;
+            self.specialties.count(field::value(i[internal::SPECIALTY]), Side::Internal, active).map_err(not_utf8)?;
             internal_active = Some(active);
         }
         if let (Some(internal_active), Some(vendor_active)) = (internal_active, vendor_active) {
@@ -174,45 +168,11 @@ impl RowWriter {
         Ok(())
     }
 
-    /// Counts one user of a platform under its cleaned specialty.
-    fn count_specialty(
-        &mut self,
-        encoded: &[u8],
-        platform: fn(&mut (PlatformCounts, PlatformCounts)) -> &mut PlatformCounts,
-        active: bool,
-    ) -> Result<(), MatchError> {
-        self.specialty.clear();
-        if let Some(raw) = field::value(encoded) {
-            clean::push_clean(&mut self.specialty, utf8(raw)?, Case::Title);
-        }
-        if let Some(counts) = self.specialties.get_mut(self.specialty.as_slice()) {
-            platform(counts).add(active);
-        } else if self.specialties.len() < MAX_SPECIALTIES {
-            let mut counts = Default::default();
-            platform(&mut counts).add(active);
-            self.specialties.insert(self.specialty.clone(), counts);
-        } else {
-            let other = &mut self.stats.other_specialties;
-            let mut pair = (other.internal, other.vendor);
-            platform(&mut pair).add(active);
-            (other.internal, other.vendor) = pair;
-        }
-        Ok(())
-    }
-
     /// Closes the last segment and waits until every one is published.
     pub(super) fn finish(mut self) -> Result<Written, MatchError> {
         let (segments, rows) = self.segments.finish()?;
-        let mut specialties: Vec<SpecialtyCounts> = self
-            .specialties
-            .drain()
-            .map(|(name, (internal, vendor))| SpecialtyCounts {
-                specialty: (!name.is_empty()).then(|| String::from_utf8_lossy(&name).into_owned()),
-                internal,
-                vendor,
-            })
-            .collect();
-        specialties.sort_by(|a, b| a.specialty.cmp(&b.specialty));
+        let (specialties, other) = self.specialties.finish();
+        self.stats.other_specialties = other;
         self.stats.specialties = specialties;
         Ok((segments, rows, self.stats, self.sample))
     }
@@ -243,7 +203,7 @@ fn put_clean(t: &mut Vec<u8>, encoded: Option<&[u8]>, case: Case) -> Result<(), 
     };
     let length_at = t.len();
     t.extend_from_slice(&[0; 4]);
-    if clean::push_clean(t, utf8(raw)?, case) {
+    if clean::push_clean(t, raw, case).map_err(not_utf8)? {
         let length = i32::try_from(t.len() - length_at - 4).map_err(|_| Bug::new("a cleaned value over 2 GiB"))?;
         t[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
     } else {
@@ -254,6 +214,6 @@ fn put_clean(t: &mut Vec<u8>, encoded: Option<&[u8]>, case: Case) -> Result<(), 
 }
 
 /// Text fields are UTF-8: extract checked every record it wrote.
-fn utf8(raw: &[u8]) -> Result<&str, MatchError> {
-    Ok(std::str::from_utf8(raw).map_err(|_| Bug::new("a text field extract wrote is not UTF-8"))?)
+fn not_utf8(_: std::str::Utf8Error) -> MatchError {
+    Bug::new("a text field extract wrote is not UTF-8").into()
 }
