@@ -30,6 +30,11 @@ const PLATFORMS: [(&str, charts::RGBColor); 2] = [("internal (ours)", INTERNAL),
 
 /// Every section, in order.
 pub fn all(out: &mut String, manifest: &Manifest, stats: &MatchStats) {
+    // The product manager's question first, when two dates can answer it.
+    if let Some(churn) = manifest.load_output.as_ref().and_then(|l| l.history.as_ref()).and_then(|h| h.churn.as_ref()) {
+        out.push_str("<h2 id=\"churn\">Does vendor activity predict churn on ours?</h2>\n");
+        churn_figure(out, churn);
+    }
     out.push_str("<h2>Active users</h2>\n");
     active_share(out, stats);
     matched_active(out, stats);
@@ -229,8 +234,8 @@ fn warehouse(out: &mut String, load: &LoadOutput) {
     match (&load.history, &load.history_error) {
         (Some(history), _) => {
             trend(out, history);
-            if let Some(churn) = &history.churn {
-                churn_figure(out, churn);
+            if history.churn.is_none() {
+                out.push_str("<p class=\"note\">Churn: needs an earlier report date loaded for the same users.</p>\n");
             }
         }
         (None, Some(error)) => {
