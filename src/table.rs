@@ -105,6 +105,16 @@ const fn column(name: &'static str, sql_type: &'static str, comment: &'static st
     Column { name, sql_type, comment }
 }
 
+impl Column {
+    /// A raw-value column (`*_raw`): a platform's value as read, kept for
+    /// audit. Added in the table's second layout (nullable, so a table of the
+    /// first gets it added), and left out of the load's ANALYZE, which it
+    /// would make half again as long, for columns nobody filters on.
+    pub fn raw(&self) -> bool {
+        self.name.ends_with("_raw")
+    }
+}
+
 /// The warehouse columns in table order, with their types and comments
 /// (SPEC §6; the raw columns come last, after the contract's minimum).
 pub const COLUMNS: [Column; 25] = [

@@ -64,7 +64,8 @@ fn comments(table: &TableName) -> Vec<String> {
 }
 
 /// Adds `missing` columns to a table made by an earlier version (the raw
-/// values came later), with their comments: statements for one transaction.
+/// values, [`Column::raw`], came later), with their comments: statements for
+/// one transaction.
 pub fn add_columns(table: &TableName, missing: &[Column]) -> Vec<String> {
     missing
         .iter()
@@ -75,12 +76,6 @@ pub fn add_columns(table: &TableName, missing: &[Column]) -> Vec<String> {
             ]
         })
         .collect()
-}
-
-/// Whether a column is one this version added to the table's first layout:
-/// nullable, so it can be added to a table holding rows.
-pub fn added_later(column: &Column) -> bool {
-    column.name.ends_with("_raw")
 }
 
 /// A SQL string literal.

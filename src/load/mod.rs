@@ -94,7 +94,7 @@ fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
         replace::in_one_transaction(&mut client, &create).map_err(db_error("creating", table))?;
     }
     let missing = catalog::missing_columns(&mut client, table).map_err(db_error("reading the catalog of", table))?;
-    if !missing.is_empty() && missing.iter().all(ddl::added_later) {
+    if !missing.is_empty() && missing.iter().all(crate::table::Column::raw) {
         // A table of an earlier version: it gets the columns added since
         // (it must be the loader's own to be altered).
         replace::in_one_transaction(&mut client, &ddl::add_columns(table, &missing))

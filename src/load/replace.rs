@@ -13,7 +13,7 @@ use super::history::{self, History};
 use super::sessions;
 use crate::secret::SecretUrl;
 use crate::settings::RunSettings;
-use crate::table::{quote_ident, TableName};
+use crate::table::{quote_ident, TableName, COLUMNS};
 
 /// What load did; kept in the manifest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -107,9 +107,11 @@ fn build_and_swap(
         sessions::copy_all(job.warehouse, staging, shape.rows, &job.feed.reader(), sessions, job.on_bytes)?;
     check_count(loaded, job.feed)?;
     crate::failpoint::hit("load.copied");
-    // Statistics for the planner before readers can see the rows.
+    // Statistics for the planner before readers can see the rows: of every
+    // column queries filter, join or group on (not the raw values).
+    let analyzed: Vec<&str> = COLUMNS.iter().filter(|c| !c.raw()).map(|c| c.name).collect();
     client
-        .batch_execute(&format!("ANALYZE {}", staging.quoted()))
+        .batch_execute(&format!("ANALYZE {} ({})", staging.quoted(), analyzed.join(", ")))
         .map_err(db_error("analyzing the new rows of", table))?;
     // Counted before the swap takes its locks.
     let old = catalog::partition_of(client, table, date).map_err(db_error("finding the date's partition in", table))?;
