@@ -67,12 +67,17 @@ if [ "$status" != 0 ] || ! grep -qi '<html' "$SCRATCH/dom.html"; then
   tail -n 20 "$SCRATCH/dom.err" >&2
   exit 1
 fi
-messages=$(console_messages "$SCRATCH/dom.err")
-if [ -n "$messages" ]; then
-  echo "browser-check: console messages in $HTML:" >&2
-  echo "$messages" >&2
-  exit 1
-fi
+# fail_on_console ERR_LOG [WHEN]: exits 1 when Chromium's log holds a console message.
+fail_on_console() {
+  local messages
+  messages=$(console_messages "$1")
+  if [ -n "$messages" ]; then
+    echo "browser-check: console messages in $HTML${2:+ ($2)}:" >&2
+    echo "$messages" >&2
+    exit 1
+  fi
+}
+fail_on_console "$SCRATCH/dom.err"
 
 if [ -n "$SHOT" ]; then
   height=${SCREENSHOT_HEIGHT:-}
@@ -94,12 +99,7 @@ if [ -n "$SHOT" ]; then
     tail -n 20 "$SCRATCH/shot.err" >&2
     exit 1
   fi
-  messages=$(console_messages "$SCRATCH/shot.err")
-  if [ -n "$messages" ]; then
-    echo "browser-check: console messages in $HTML (screenshot run):" >&2
-    echo "$messages" >&2
-    exit 1
-  fi
+  fail_on_console "$SCRATCH/shot.err" "screenshot run"
   echo "browser-check: screenshot ${WIDTH}x$height written to $SHOT" >&2
 fi
 
