@@ -40,8 +40,13 @@ pub enum ReportError {
 /// The HTML report's file name: it is written beside `--output`.
 pub const HTML_FILE: &str = "report.html";
 
-/// Where the HTML report of a run reported to `output` goes.
+/// Where the HTML report of a run reported to `output` goes: `report.html`
+/// beside it, unless `output` itself is named so (the text report would
+/// then overwrite it), when it is `report.charts.html`.
 pub fn html_path(output: &Path) -> PathBuf {
+    if output.file_name().is_some_and(|name| name == HTML_FILE) {
+        return output.with_file_name("report.charts.html");
+    }
     output.with_file_name(HTML_FILE)
 }
 
@@ -129,6 +134,13 @@ mod tests {
             elapsed_secs: Some(elapsed_secs),
             ..StageRecord::default()
         }
+    }
+
+    #[test]
+    fn the_html_report_sits_beside_the_text_one_and_never_on_it() {
+        assert_eq!(html_path(Path::new("out/output.txt")), Path::new("out/report.html"));
+        assert_eq!(html_path(Path::new("output.txt")), Path::new("report.html"));
+        assert_eq!(html_path(Path::new("out/report.html")), Path::new("out/report.charts.html"));
     }
 
     #[test]
