@@ -15,8 +15,9 @@ use crate::model::Stage;
 use crate::rundir::{atomic, sealed, RunDir};
 use crate::settings::RunSettings;
 
-/// Version of the manifest layout.
-pub const FORMAT_VERSION: u32 = 4;
+/// Version of the manifest layout (5: row segments with cleaned and raw values, issue 11; an
+/// older run's segments do not fit the table's columns, so it is refused, never resumed).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Where a stage is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -244,3 +244,30 @@ fn a_table_made_by_the_earlier_version_gets_the_raw_columns_and_its_old_dates_ke
         .get(0);
     assert_eq!(old, 1);
 }
+
+#[test]
+fn a_name_taken_beside_the_table_leaves_the_load_unrecorded_but_loaded() {
+    let db = seeded_db("companions_taken");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let url = db.url();
+    db.client().batch_execute("CREATE TABLE platform_user_activity_summary (dba_owned int)").unwrap();
+    let output = env.run(&hand_written_run(&server.url, &url));
+    assert_exit(&output, 0);
+    let expected = expected_rows(&vendor_users(&repo("fixtures/vendor")), &internal_users(&db), "2017-02-02", 30);
+    assert_rows_eq(&warehouse_rows(&db, TABLE, "2017-02-02"), &expected);
+    let report = std::fs::read_to_string(env.output()).unwrap();
+    assert!(
+        report.contains("Across report dates: not read (the loads table and views could not be created beside"),
+        "{report}"
+    );
+    // The DBA's table is untouched, and nothing of the tool's half-made stays.
+    let mut client = db.client();
+    let theirs: i64 = client
+        .query_one("SELECT count(*) FROM pg_attribute WHERE attrelid = 'platform_user_activity_summary'::regclass AND attname = 'dba_owned'", &[])
+        .unwrap()
+        .get(0);
+    let loads: bool =
+        client.query_one("SELECT to_regclass('platform_user_activity_loads') IS NULL", &[]).unwrap().get(0);
+    assert_eq!((theirs, loads), (1, true));
+}

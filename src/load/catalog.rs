@@ -59,6 +59,20 @@ pub fn exists(client: &mut impl GenericClient, table: &TableName) -> Result<bool
     Ok(client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.quoted()])?.get(0))
 }
 
+/// Whether `loads` is a loads table this loader can record into: there,
+/// with the tool's columns, and INSERT allowed.
+fn writable_loads_table(client: &mut impl GenericClient, loads: &TableName) -> Result<bool, postgres::Error> {
+    let columns: Vec<&str> = super::ddl::LOADS_COLUMNS.iter().map(|(name, _, _)| *name).collect();
+    Ok(client
+        .query_one(
+            "SELECT coalesce(has_table_privilege(to_regclass($1), 'INSERT'), false) \
+             AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass($1) AND NOT attisdropped \
+                  AND attname::text = ANY($2)) = cardinality($2)",
+            &[&loads.quoted(), &columns],
+        )?
+        .get(0))
+}
+
 /// The tool's columns the table lacks.
 pub fn missing_columns(client: &mut impl GenericClient, table: &TableName) -> Result<Vec<Column>, postgres::Error> {
     let present: Vec<String> = client
@@ -135,7 +149,7 @@ pub fn inspect(client: &mut impl GenericClient, table: &TableName) -> Result<Tab
         RowShape::AsWritten
     };
     let layout = if partitioned_by_date { Layout::Partitioned } else { Layout::Plain };
-    let loads_table = exists(client, &super::ddl::loads_table(table))?;
+    let loads_table = writable_loads_table(client, &super::ddl::loads_table(table))?;
     Ok(TableShape { layout, rows, distributed_by, loads_table })
 }
 

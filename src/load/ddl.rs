@@ -103,7 +103,11 @@ pub fn churn_view(table: &TableName) -> TableName {
 pub const LOADS_COLUMNS: [(&str, &str, &str); 17] = [
     ("report_date", "date NOT NULL", "The report date loaded."),
     ("run_id", "text NOT NULL", "The vendor-match run that loaded it (vendor-match status RUN_ID)."),
-    ("loaded_at", "timestamptz NOT NULL DEFAULT now()", "When the load committed."),
+    (
+        "loaded_at",
+        "timestamptz NOT NULL DEFAULT clock_timestamp()",
+        "When the load wrote this row, just before its commit.",
+    ),
     ("tool_version", "text NOT NULL", "The vendor-match version."),
     ("tool_commit", "text NOT NULL", "The git commit vendor-match was built from (unknown when built outside git)."),
     ("settings", "jsonb NOT NULL", "The run-defining settings: report date, active window, match key, vendor URL."),

@@ -144,7 +144,7 @@ pub(super) fn read(
     date: NaiveDate,
 ) -> Result<History, postgres::Error> {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    let dates = client
+    let dates: Vec<DateSummary> = client
         .query(
             &format!(
                 "SELECT DISTINCT ON (report_date) report_date, internal_users, internal_active, vendor_users, \
@@ -161,7 +161,7 @@ pub(super) fn read(
             matched: count(row.get(5)),
         })
         .collect();
-    let churn = client
+    let counted = client
         .query_opt(
             &format!(
                 "SELECT since_date, vendor_active_users, vendor_active_churned, vendor_inactive_users, \
@@ -176,6 +176,17 @@ pub(super) fn read(
             vendor_active: ChurnGroup { users: count(row.get(1)), churned: count(row.get(2)) },
             vendor_inactive: ChurnGroup { users: count(row.get(3)), churned: count(row.get(4)) },
         });
+    // The view has no line for a date none of whose earlier users were
+    // matched and active: that is a churn of no one, not no earlier date.
+    let earlier = dates.iter().map(|d| d.report_date).filter(|d| *d < date).max();
+    let churn = counted.or_else(|| {
+        earlier.map(|since| Churn {
+            since,
+            until: date,
+            vendor_active: ChurnGroup::default(),
+            vendor_inactive: ChurnGroup::default(),
+        })
+    });
     Ok(History { dates, churn })
 }
 

@@ -85,13 +85,15 @@ fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
     // schema even when the table exists, which a loader of a table its DBA
     // made need not have (USAGE on the schema and SELECT, INSERT, DELETE on
     // the table are enough for the rest).
+    // Why this load is not recorded in the loads table, when it is not.
+    let mut unrecorded = None;
     if !catalog::exists(&mut client, table).map_err(db_error("looking for", table))? {
         let citus = catalog::is_citus(&mut client).map_err(db_error("looking for Citus beside", table))?;
+        let create = if citus { ddl::create_distributed_table(table) } else { ddl::create_table(table) };
+        replace::in_one_transaction(&mut client, &create).map_err(db_error("creating", table))?;
         let loads_missing =
             !catalog::exists(&mut client, &ddl::loads_table(table)).map_err(db_error("looking beside", table))?;
-        let mut create = if citus { ddl::create_distributed_table(table) } else { ddl::create_table(table) };
-        create.extend(ddl::create_companions(table, citus, loads_missing));
-        replace::in_one_transaction(&mut client, &create).map_err(db_error("creating", table))?;
+        unrecorded = create_companions(&mut client, table, citus, loads_missing);
     }
     let missing = catalog::missing_columns(&mut client, table).map_err(db_error("reading the catalog of", table))?;
     if !missing.is_empty() && missing.iter().all(crate::table::Column::raw) {
@@ -101,15 +103,18 @@ fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
             .map_err(db_error("adding this version's new columns to", table))?;
     }
     let mut shape = inspect(&mut client, table)?;
-    if !shape.loads_table
-        && catalog::may_create_beside(&mut client, table).map_err(db_error("looking at the schema of", table))?
-    {
-        // A table made before the tool kept a record of loads, or by a DBA
-        // who let the loader create tables beside it.
-        let citus = shape.distributed_by.as_deref() == Some(distribution::USER_KEY);
-        replace::in_one_transaction(&mut client, &ddl::create_companions(table, citus, true))
-            .map_err(db_error("creating the loads table and views beside", table))?;
-        shape = inspect(&mut client, table)?;
+    let loads = ddl::loads_table(table);
+    if !shape.loads_table && unrecorded.is_none() {
+        if catalog::exists(&mut client, &loads).map_err(db_error("looking beside", table))? {
+            unrecorded =
+                Some(format!("{loads} is not a loads table this loader can write (INSERT and the tool's columns)"));
+        } else if catalog::may_create_beside(&mut client, table).map_err(db_error("looking at the schema of", table))? {
+            // A table made before the tool kept a record of loads, or by a DBA
+            // who let the loader create tables beside it.
+            let citus = shape.distributed_by.as_deref() == Some(distribution::USER_KEY);
+            unrecorded = create_companions(&mut client, table, citus, true);
+            shape = inspect(&mut client, table)?;
+        }
     }
     let mut output = match shape.layout {
         Layout::Partitioned => replace::swap_in(&mut client, job, &shape),
@@ -122,8 +127,26 @@ fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
             Ok(history) => output.history = Some(history),
             Err(e) => output.history_error = Some(crate::causes::one_line(&e)),
         }
+    } else {
+        output.history_error = unrecorded;
     }
     Ok(output)
+}
+
+/// Creates the loads table (when `with_loads_table`) and the views beside
+/// `table`, in a transaction of their own: they serve the readers, and
+/// a name taken by something else must not stop the load. Returns why not,
+/// when they could not be made.
+fn create_companions(
+    client: &mut postgres::Client,
+    table: &crate::table::TableName,
+    citus: bool,
+    with_loads_table: bool,
+) -> Option<String> {
+    let statements = ddl::create_companions(table, citus, with_loads_table);
+    replace::in_one_transaction(client, &statements).err().map(|e| {
+        format!("the loads table and views could not be created beside {table}: {}", crate::causes::one_line(&e))
+    })
 }
 
 fn inspect(client: &mut postgres::Client, table: &crate::table::TableName) -> Result<catalog::TableShape, LoadError> {
