@@ -11,6 +11,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use crate::key::collapse_spaces;
+
 /// What cleaning does to letter case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Case {
@@ -67,20 +69,7 @@ fn push_ascii(out: &mut Vec<u8>, raw: &[u8], case: Case) {
 }
 
 fn push_unicode(out: &mut Vec<u8>, raw: &str, case: Case) {
-    let normalized: String = raw.nfkc().collect();
-    let mut cleaned = String::with_capacity(normalized.len());
-    let mut pending_space = false;
-    for c in normalized.chars() {
-        if c == '_' || c.is_whitespace() {
-            pending_space = !cleaned.is_empty();
-            continue;
-        }
-        if pending_space {
-            cleaned.push(' ');
-            pending_space = false;
-        }
-        cleaned.push(c);
-    }
+    let mut cleaned = collapse_spaces(&raw.nfkc().collect::<String>());
     if case == Case::Title {
         // Lowercase the whole value, not char by char: a final sigma depends on context.
         let lowered = cleaned.to_lowercase();

@@ -50,12 +50,16 @@ const ESCAPE: char = '\\';
 /// space, runs of whitespace collapse to one space, then trim.
 pub fn normalize(raw: &str) -> String {
     // Lowercase the whole string, not char by char: a final sigma depends on context.
-    let lowered = raw.nfkc().collect::<String>().to_lowercase();
-    let mut out = String::with_capacity(lowered.len());
+    collapse_spaces(&raw.nfkc().collect::<String>().to_lowercase())
+}
+
+/// `_` read as a space, runs of whitespace collapsed to one space, trimmed:
+/// the spacing rule of keys and of display values ([`crate::clean`]).
+pub fn collapse_spaces(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
     let mut pending_space = false;
-    for c in lowered.chars() {
-        let c = if c == '_' { ' ' } else { c };
-        if c.is_whitespace() {
+    for c in text.chars() {
+        if c == '_' || c.is_whitespace() {
             pending_space = !out.is_empty();
             continue;
         }
