@@ -32,10 +32,37 @@ pub enum StageState {
     Completed,
     /// Stopped with an error.
     Failed,
-    /// Never written: what `status` shows for a stage the manifest marks
-    /// running while no process holds the run (it was killed, or could not
-    /// record its end).
+    /// Stopped by a signal (SIGINT, SIGTERM); also what `status` shows for a
+    /// stage the manifest marks running while no process holds the run (it
+    /// was killed, or could not record its end).
     Interrupted,
+}
+
+/// Where a run is as a whole: what `status`, `runs` and a scheduler go by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// A process holds the run's lock now.
+    Running,
+    /// Every stage is completed.
+    Completed,
+    /// A stage failed; `resume` continues the run.
+    Failed,
+    /// Stopped before its end without a failure (a signal, a kill, or only
+    /// some stages run); `resume` continues the run.
+    Interrupted,
+}
+
+impl RunState {
+    /// The state's name, as in `status --json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Completed => "completed",
+            RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
+        }
+    }
 }
 
 /// One stage's record.
@@ -164,6 +191,20 @@ impl Manifest {
         Stage::ALL.into_iter().find(|s| self.stage(*s).state != StageState::Completed)
     }
 
+    /// The run's state as a whole; `in_use` is whether a process holds its
+    /// lock now ([`RunDir::in_use`]): a run nobody holds is never running.
+    pub fn state(&self, in_use: bool) -> RunState {
+        if in_use {
+            RunState::Running
+        } else if self.first_unfinished().is_none() {
+            RunState::Completed
+        } else if Stage::ALL.iter().any(|s| self.stage(*s).state == StageState::Failed) {
+            RunState::Failed
+        } else {
+            RunState::Interrupted
+        }
+    }
+
     /// Points every recorded file at `run`'s directory as reached now.
     pub fn rebase(&mut self, run: &RunDir) {
         if let Some(output) = &mut self.extract_output {
@@ -239,6 +280,22 @@ mod tests {
         assert!(matches!(error, ManifestError::Damaged(_)), "{error:?}");
         let damage = crate::damage::Damaged::find(&error).unwrap();
         assert!(damage.to_string().contains("manifest.json is damaged"), "{error}");
+    }
+
+    #[test]
+    fn a_run_nobody_holds_is_never_running() {
+        let mut manifest = Manifest::example("r1");
+        assert_eq!(manifest.state(true), RunState::Running);
+        assert_eq!(manifest.state(false), RunState::Interrupted);
+        manifest.extract.state = StageState::Running;
+        assert_eq!(manifest.state(false), RunState::Interrupted);
+        manifest.extract.state = StageState::Failed;
+        assert_eq!(manifest.state(false), RunState::Failed);
+        for stage in Stage::ALL {
+            manifest.stage_mut(stage).state = StageState::Completed;
+        }
+        assert_eq!(manifest.state(false), RunState::Completed);
+        assert_eq!(manifest.state(true), RunState::Running);
     }
 
     #[test]

@@ -225,6 +225,30 @@ pub fn run_ids(work_dir: &Path) -> Result<Vec<String>, RunDirError> {
     Ok(ids)
 }
 
+/// Bytes `path` takes on disk (allocated blocks, so a sparse file counts
+/// what it holds), the files under it included; 0 when it does not exist.
+/// Symbolic links are counted, not followed.
+pub fn disk_usage(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = meta.blocks() * 512;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            // A file removed while we walk is no longer on disk.
+            match entry {
+                Ok(entry) => bytes += disk_usage(&entry.path())?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(bytes)
+}
+
 /// `path`'s file name inside `dir`: where a file recorded in a manifest is
 /// found when the run directory is reached through another path.
 pub fn in_dir(path: &Path, dir: &Path) -> PathBuf {
@@ -237,6 +261,17 @@ pub fn in_dir(path: &Path, dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod create_tests {
     use super::*;
+
+    #[test]
+    fn disk_usage_counts_the_files_under_a_directory() {
+        let work = tempfile::tempdir().unwrap();
+        let empty = disk_usage(work.path()).unwrap();
+        std::fs::create_dir(work.path().join("a")).unwrap();
+        std::fs::write(work.path().join("a/x"), vec![7u8; 100_000]).unwrap();
+        let used = disk_usage(work.path()).unwrap();
+        assert!(used >= empty + 100_000, "{empty} -> {used}");
+        assert_eq!(disk_usage(&work.path().join("none")).unwrap(), 0);
+    }
 
     #[test]
     fn runs_started_in_the_same_second_get_distinct_ids() {
