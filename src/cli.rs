@@ -27,10 +27,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start a new run: extract, match, load, then print the report.
+    /// Run every stage: extract, match, load, then print the report.
     ///
     /// Creates <work-dir>/<run-id>/ and runs every stage. If a stage fails,
-    /// the run can be continued with `vendor-match resume`.
+    /// the run can be continued with `vendor-match resume`, or with the same
+    /// `run --run-id ID` command (what a scheduler's retry does).
     Run(RunArgs),
     /// Stage 1 of a run: fetch every vendor page and stream our users out of
     /// PostgreSQL into sorted files on disk under <work-dir>/<run-id>/extract.
@@ -175,9 +176,16 @@ pub struct SharedArgs {
 /// Options of `run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Name of the new run (letters, digits, `-`, `_`, `.`) [default: its UTC start time and a random suffix]
+    /// Name of the run (letters, digits, `-`, `_`, `.`), e.g. the schedule's
+    /// date. Given again, the same command is safe to retry: an unfinished run
+    /// is continued, a finished one prints its report and loads nothing
+    /// [default: a new run named by its UTC start time and a random suffix]
     #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID")]
     pub run_id: Option<String>,
+    /// At the end, print the run's status as one JSON document (as `status
+    /// --json`) instead of the report (which is still written to --output).
+    #[arg(long)]
+    pub json: bool,
     /// Settings, connections and paths.
     #[command(flatten)]
     pub shared: SharedArgs,
@@ -206,7 +214,10 @@ pub struct StatusArgs {
     /// Directory holding one sub-directory per run.
     #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
     pub work_dir: PathBuf,
-    /// Print the manifest's view as one JSON document.
+    /// Print the status as one JSON document (layout: docs/status.schema.json).
     #[arg(long)]
     pub json: bool,
+    /// Exit 1 unless the run completed (for a scheduler's sensor).
+    #[arg(long)]
+    pub check: bool,
 }

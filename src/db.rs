@@ -130,18 +130,28 @@ pub const RECONNECTS: u32 = 3;
 /// until it succeeds or fails for good, trying again after a loss (and after
 /// a failed connect that follows a loss) up to [`RECONNECTS`] times, waiting
 /// 0.5, 1 and 2 s. Returns the outcome and how many times it reconnected.
-pub fn with_reconnects<T, E>(
+pub fn with_reconnects<T, E: std::error::Error + 'static>(
     attempt: impl FnMut() -> Result<T, E>,
     classify: impl Fn(&E) -> Failure,
 ) -> (Result<T, E>, u32) {
-    reconnect_loop(attempt, classify, std::thread::sleep)
+    let before_retry = |error: &E, reconnect: u32, delay: Duration| {
+        tracing::warn!(
+            reconnect,
+            of = RECONNECTS,
+            delay_ms = delay.as_millis() as u64,
+            error = %crate::causes::one_line(error),
+            "database session lost; reconnecting"
+        );
+        std::thread::sleep(delay);
+    };
+    reconnect_loop(attempt, classify, before_retry)
 }
 
 /// [`with_reconnects`], with the wait between tries given (tests wait for nothing).
 fn reconnect_loop<T, E>(
     mut attempt: impl FnMut() -> Result<T, E>,
     classify: impl Fn(&E) -> Failure,
-    mut wait: impl FnMut(Duration),
+    mut before_retry: impl FnMut(&E, u32, Duration),
 ) -> (Result<T, E>, u32) {
     let mut reconnects = 0;
     loop {
@@ -154,11 +164,12 @@ fn reconnect_loop<T, E>(
                 Failure::Final => false,
             },
         };
-        if !again {
-            return (result, reconnects);
-        }
+        let error = match result {
+            Err(error) if again => error,
+            done => return (done, reconnects),
+        };
         reconnects += 1;
-        wait(Duration::from_millis(250 << reconnects));
+        before_retry(&error, reconnects, Duration::from_millis(250 << reconnects));
     }
 }
 
@@ -324,7 +335,7 @@ mod tests {
         let mut outcomes = outcomes.iter().copied();
         let mut waits = Vec::new();
         let (result, reconnects) =
-            reconnect_loop(|| outcomes.next().map_or(Ok(()), Err), |f| *f, |wait| waits.push(wait));
+            reconnect_loop(|| outcomes.next().map_or(Ok(()), Err), |f| *f, |_, _, wait| waits.push(wait));
         (result, reconnects, waits)
     }
 

@@ -3,11 +3,20 @@
 use std::process::ExitCode;
 
 use crate::causes;
+use crate::pipeline::PipelineError;
 use crate::settings::ConfigError;
 
-/// 2 when a `ConfigError` is anywhere in the chain, else 1.
+/// 128 + the signal's number for a run stopped by a signal (130 for
+/// SIGINT, 143 for SIGTERM); 2 when a `ConfigError` is anywhere in the
+/// chain; else 1.
 pub fn code(error: &anyhow::Error) -> ExitCode {
-    if error.chain().any(|cause| cause.downcast_ref::<ConfigError>().is_some()) {
+    let interrupted = error.chain().find_map(|cause| match cause.downcast_ref::<PipelineError>() {
+        Some(PipelineError::Interrupted { interrupted, .. }) => Some(*interrupted),
+        _ => None,
+    });
+    if let Some(interrupted) = interrupted {
+        ExitCode::from(interrupted.exit_code())
+    } else if error.chain().any(|cause| cause.downcast_ref::<ConfigError>().is_some()) {
         ExitCode::from(2)
     } else {
         ExitCode::from(1)

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use vendor_match::{causes, cli::Cli, cmd, exit};
+use vendor_match::{causes, cli::Cli, cmd, exit, logging};
 
 fn main() -> ExitCode {
     // A bug must still end in one error line, not a panic message and backtrace.
@@ -29,6 +29,12 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    // Until the flags: VENDOR_MATCH_LOG_FORMAT=json.
+    let format = match std::env::var("VENDOR_MATCH_LOG_FORMAT").as_deref() {
+        Ok("json") => logging::LogFormat::Json,
+        _ => logging::LogFormat::Text,
+    };
+    logging::init(0, format);
     match std::panic::catch_unwind(|| cmd::dispatch(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {

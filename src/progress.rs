@@ -1,8 +1,16 @@
-//! Progress bars (indicatif), hidden with --quiet or when stderr is not a terminal.
+//! Progress bars (indicatif), hidden with --quiet or when stderr is not a
+//! terminal, all drawn in one area so that log lines can go above them.
 
 use std::io::IsTerminal;
+use std::sync::LazyLock;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// The one area every bar is drawn in: log lines are written above it.
+static BARS: LazyLock<MultiProgress> = LazyLock::new(|| {
+    let target = if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    MultiProgress::with_draw_target(target)
+});
 
 /// Whether bars are drawn at all.
 pub fn visible(quiet: bool) -> bool {
@@ -13,9 +21,10 @@ pub fn visible(quiet: bool) -> bool {
 pub fn bar(quiet: bool, label: &str, len: u64, unit: &str) -> ProgressBar {
     let bar = styled(label, len, unit);
     if visible(quiet) {
-        bar.set_draw_target(ProgressDrawTarget::stderr());
+        BARS.add(bar)
+    } else {
+        bar
     }
-    bar
 }
 
 /// A bar like [`bar`] drawn inside `multi` (which must be hidden when quiet).
@@ -25,8 +34,17 @@ pub fn bar_in(multi: &MultiProgress, label: &str, len: u64, unit: &str) -> Progr
 
 /// A multi-bar area on stderr, hidden when bars are not wanted.
 pub fn multi(quiet: bool) -> MultiProgress {
-    let target = if visible(quiet) { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-    MultiProgress::with_draw_target(target)
+    if visible(quiet) {
+        BARS.clone()
+    } else {
+        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+    }
+}
+
+/// Runs `write` with the bars taken off the screen, then draws them again
+/// below what it wrote: how a log line goes above the bars.
+pub fn suspend<T>(write: impl FnOnce() -> T) -> T {
+    BARS.suspend(write)
 }
 
 /// Built hidden, so nothing is drawn before the bar has its final target.

@@ -28,6 +28,8 @@ mod memory;
 mod resume;
 // TLS to PostgreSQL and to an https vendor, with a CA made by the test.
 mod tls;
+// A scheduler's retries by run id, SIGINT / SIGTERM mid-stage, status --json against its schema.
+mod scheduler;
 // End-to-end runs compared with a naive in-memory join; re-runs; stages.
 mod pipeline;
 // What analysts read: cleaned and raw values, comments, the loads table, the summary and churn views.

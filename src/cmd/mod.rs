@@ -12,6 +12,18 @@ use crate::model::Stage;
 
 /// Runs the command the user asked for.
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if matches!(
+        cli.command,
+        Command::Run(_)
+            | Command::Extract(_)
+            | Command::Match(_)
+            | Command::Load(_)
+            | Command::Report(_)
+            | Command::Resume(_)
+    ) {
+        // A run stops cleanly on SIGINT / SIGTERM; other commands keep the default (end at once).
+        crate::stop::install().map_err(|e| anyhow::anyhow!("the signal handlers could not be installed: {e}"))?;
+    }
     match cli.command {
         Command::Run(args) => run::execute(&args),
         Command::Extract(args) => stage::execute(&args, Stage::Extract),

@@ -1,24 +1,63 @@
-//! `run`: a new run, then extract -> match -> load -> report.
+//! `run`: extract -> match -> load -> report, for a new run or again for the
+//! same `--run-id` (a scheduler's retry): an unfinished run is resumed, a
+//! finished one only prints its report.
 
+use super::status;
 use crate::cli::RunArgs;
 use crate::db;
 use crate::model::Stage;
 use crate::pipeline::{Run, Start};
 use crate::rundir;
-use crate::settings;
+use crate::settings::{self, Environment};
 
 /// Validates every setting and connection first, so a bad one fails before any work.
 pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     let env = settings::environment(&args.shared)?;
-    let settings = settings::new_run_settings(&args.shared, &env)?;
     if let Some(id) = &args.run_id {
-        rundir::check_new_id(&env.work_dir, id)?;
+        rundir::check_id(id)?;
+        if rundir::run_ids(&env.work_dir)?.iter().any(|existing| existing == id) {
+            return again(args, env, id);
+        }
     }
+    let settings = settings::new_run_settings(&args.shared, &env)?;
     let connections = &env.connections;
     connections.vendor()?;
     // Connect to both databases now: a wrong URL should fail in a second, not after the extract.
     crate::extract::internal::connect(connections.source()?)?;
     db::connect(connections.warehouse()?, "warehouse")?;
     let mut run = Run::create(env, settings, args.run_id.as_deref())?;
-    Ok(run.run_from(Stage::Extract, Start::Fresh)?)
+    finish(args, &mut run, Stage::Extract, Start::Fresh)
+}
+
+/// The run `id` exists: its recorded settings hold (a run-defining one given
+/// differently is exit 2); an unfinished run continues where it stopped, a
+/// finished one prints its report again and loads nothing.
+fn again(args: &RunArgs, env: Environment, id: &str) -> anyhow::Result<()> {
+    let mut run = Run::open(env, Some(id))?;
+    run.set_settings(settings::resumed_run_settings(run.id(), &run.manifest().settings, &args.shared)?);
+    match run.manifest().first_unfinished() {
+        Some(stage) => {
+            tracing::info!(run_id = id, "run {id} exists and is unfinished: continuing it at {}", stage.name());
+            finish(args, &mut run, stage, Start::Continue)
+        }
+        None => {
+            tracing::info!(run_id = id, "run {id} is complete: its report again, nothing loaded");
+            finish(args, &mut run, Stage::Report, Start::Fresh)
+        }
+    }
+}
+
+/// Runs from `first` to the end; with --json, the status document is
+/// printed at the end instead of the report, whatever the outcome.
+fn finish(args: &RunArgs, run: &mut Run, first: Stage, start: Start) -> anyhow::Result<()> {
+    if args.json {
+        run.print_report_on_stdout(false);
+    }
+    let result = run.run_from(first, start);
+    if args.json {
+        // The run has ended: nobody holds it once this process exits.
+        let document = status::json(&status::view(run.manifest(), false))?;
+        let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), document.as_bytes());
+    }
+    Ok(result?)
 }

@@ -33,8 +33,10 @@ pub(super) struct Attempt<'a> {
 }
 
 impl Attempt<'_> {
-    /// Fails with [`ExtractError::Stopped`] once the other side has failed.
+    /// Fails with [`ExtractError::Stopped`] once the other side has failed,
+    /// and with [`ExtractError::Interrupted`] once the run is asked to stop.
     pub(super) fn check_stop(&self) -> Result<(), ExtractError> {
+        crate::stop::check()?;
         if self.stop.load(Ordering::Relaxed) {
             return Err(ExtractError::Stopped);
         }

@@ -47,6 +47,9 @@ pub enum ExtractError {
     /// The vendor side's thread could not be started.
     #[error("the vendor side's thread could not be started")]
     Thread(#[source] std::io::Error),
+    /// The run was asked to stop (a signal).
+    #[error(transparent)]
+    Interrupted(#[from] crate::stop::Interrupted),
     /// This side stopped because the other one failed.
     #[error("stopped because the other source failed")]
     Stopped,

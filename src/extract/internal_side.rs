@@ -18,8 +18,10 @@ use crate::secret::SecretUrl;
 use crate::sort::spill_file::SpillFile;
 use crate::sort::{SortStats, Sorter, Spilled};
 
-/// Rows between two progress reports (and stop checks).
+/// Rows between two progress reports.
 const ROWS_PER_TICK: u64 = 8_192;
+/// Rows between two looks at whether to stop: a few milliseconds of work.
+const ROWS_PER_STOP_CHECK: u64 = 1_024;
 
 /// What our side hands back.
 pub(super) struct InternalDone {
@@ -88,6 +90,8 @@ impl<'a> InternalSide<'a> {
             seen += 1;
             if seen.is_multiple_of(ROWS_PER_TICK) {
                 self.attempt.progress.internal_rows(ROWS_PER_TICK);
+            }
+            if seen.is_multiple_of(ROWS_PER_STOP_CHECK) {
                 self.attempt.check_stop()?;
             }
             failpoint::hit("extract.internal.rows");

@@ -203,10 +203,12 @@ fn run_sides(
     internal: InternalSide<'_>,
     sources: Sources<'_>,
 ) -> Result<((VendorDone, f64), InternalDone), ExtractError> {
+    // The vendor thread's log lines name the run and stage too.
+    let span = tracing::Span::current();
     let (vendor, internal) = std::thread::scope(|scope| {
         let vendor = std::thread::Builder::new()
             .name("extract-vendor".into())
-            .spawn_scoped(scope, || attempt.stop_on_error(vendor.spill_pages(sources.vendor_url)));
+            .spawn_scoped(scope, || span.in_scope(|| attempt.stop_on_error(vendor.spill_pages(sources.vendor_url))));
         let internal = attempt.stop_on_error(internal.spill_rows(sources.source_url));
         let vendor = match vendor {
             Ok(handle) => handle.join().unwrap_or_else(|_| Err(Bug::new("the vendor side of extract panicked").into())),

@@ -16,6 +16,8 @@ pub enum SendError {
     Write(std::io::Error),
     /// The file is not what match wrote: the COPY must not be ended.
     Damaged(Damaged),
+    /// The run was asked to stop: the COPY must not be ended.
+    Interrupted(crate::stop::Interrupted),
 }
 
 /// Streams `segment`'s file into an open `COPY ... FROM STDIN`, calling
@@ -52,6 +54,7 @@ pub fn send_segment(segment: &Segment, into: &mut impl Write, on_bytes: &dyn Fn(
         reader.consume(n);
         on_bytes(n as u64);
         crate::failpoint::hit("load.copying");
+        crate::stop::check().map_err(SendError::Interrupted)?;
     }
     check.finish().map_err(SendError::Damaged)?;
     into.flush().map_err(SendError::Write)

@@ -61,6 +61,9 @@ pub enum LoadError {
     /// A broken invariant (a bug).
     #[error(transparent)]
     Bug(#[from] Bug),
+    /// The run was asked to stop (a signal) before the commit.
+    #[error(transparent)]
+    Interrupted(#[from] crate::stop::Interrupted),
     /// The match stage the load was fed by failed.
     #[error(transparent)]
     MatchFailed(#[from] MatchFailed),

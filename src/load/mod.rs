@@ -36,7 +36,7 @@ use error::db_error;
 pub use error::LoadError;
 use feed::SegmentFeed;
 use replace::Job;
-pub use replace::LoadOutput;
+pub use replace::{Distribution, LoadOutput};
 
 use crate::db::{self, Failure};
 use crate::secret::SecretUrl;

@@ -125,6 +125,8 @@ fn build_and_swap(
         Some(column) => Some(placement(client, staging, column).map_err(db_error("reading the shards of", table))?),
         None => None,
     };
+    // Last chance to stop: after this the swap goes through.
+    crate::stop::check()?;
     let mut tx = client.transaction().map_err(db_error("starting the swap on", table))?;
     if shape.distributed_by.is_some() {
         // Citus commits on each worker after the coordinator: readers wait
@@ -199,6 +201,8 @@ pub(super) fn replace_in(
         Some(column) => Some(placement(&mut tx, table, column).map_err(db_error("reading the shards of", table))?),
         None => None,
     };
+    // Last chance to stop: dropped uncommitted, the transaction leaves the old rows.
+    crate::stop::check()?;
     record(&mut tx, job, shape)?;
     commit(tx, table)?;
     Ok(LoadOutput {

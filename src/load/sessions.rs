@@ -63,6 +63,7 @@ fn session(
         let mut client = crate::db::connect(warehouse, "warehouse")?;
         let mut rows = 0;
         while !stop.load(Ordering::Relaxed) {
+            crate::stop::check()?;
             let Some(segment) = feed.next().filter(|_| !stop.load(Ordering::Relaxed)) else { break };
             rows += copy_segment(&mut client, target, shape, &segment, on_bytes)?;
             copied.fetch_add(1, Ordering::Relaxed);
@@ -102,6 +103,7 @@ pub(super) fn copy_segment(
         Ok(()) => {}
         // Dropped unfinished, the COPY is cancelled: none of the file's rows stay.
         Err(SendError::Damaged(damaged)) => return Err(damaged.into()),
+        Err(SendError::Interrupted(interrupted)) => return Err(interrupted.into()),
         Err(SendError::Read(source)) => return Err(LoadError::Io { path: segment.path.clone(), source }),
         // The file is what match wrote (send_segment checked it) yet not rows
         // as match writes them: a bug, and the COPY is dropped, never ended.

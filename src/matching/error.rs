@@ -37,6 +37,9 @@ pub enum MatchError {
         #[source]
         source: std::io::Error,
     },
+    /// The run was asked to stop (a signal).
+    #[error(transparent)]
+    Interrupted(#[from] crate::stop::Interrupted),
     /// A broken invariant (a bug).
     #[error(transparent)]
     Bug(#[from] Bug),

@@ -129,7 +129,7 @@ pub fn match_sides(
 
     let sample_path = dir.join("sample.jsonl");
     let mut writer = rows::RowWriter::create(&dir, run.id(), settings, on_published)?;
-    let (mut consumed, mut reported) = (0u64, 0u64);
+    let (mut consumed, mut reported, mut checked) = (0u64, 0u64, 0u64);
     let mut read = [0u64; 2];
     let joined = join::join(&mut vendor, &mut internal, |status, v, i| -> Result<(), MatchError> {
         writer.write(status, v, i)?;
@@ -139,6 +139,11 @@ pub fn match_sides(
         if consumed - reported >= 50_000 {
             on_records(consumed - reported);
             reported = consumed;
+        }
+        // Every thousand records or so: a stop is seen within milliseconds.
+        if consumed - checked >= 1_024 {
+            crate::stop::check()?;
+            checked = consumed;
         }
         crate::failpoint::hit("match.rows");
         Ok(())

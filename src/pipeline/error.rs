@@ -66,6 +66,17 @@ pub enum PipelineError {
         #[source]
         source: Box<StageError>,
     },
+    /// The run was asked to stop (SIGINT, SIGTERM) and did, in `stage`
+    /// (exit 128 + the signal's number).
+    #[error("run {run_id} was interrupted by {} in {stage}; continue with: vendor-match resume --run-id {run_id}", interrupted.name())]
+    Interrupted {
+        /// The run.
+        run_id: String,
+        /// The stage that stopped (or was next).
+        stage: &'static str,
+        /// The signal.
+        interrupted: crate::stop::Interrupted,
+    },
     /// A setting is missing or wrong, or there is no such run (exit 2); not
     /// `transparent`, for the same reason as [`StageError::Config`].
     #[error("{0}")]

@@ -61,6 +61,8 @@ pub struct Run {
     dir: RunDir,
     manifest: Manifest,
     env: Environment,
+    /// Whether the report stage prints the report on stdout (not with `run --json`).
+    print_report: bool,
     // Held while the run is open: one process per run.
     _lock: std::fs::File,
 }
@@ -75,7 +77,7 @@ impl Run {
         let lock = dir.lock()?;
         let manifest = Manifest::new(dir.id().to_string(), settings);
         manifest.save(&dir.manifest())?;
-        Ok(Run { dir, manifest, env, _lock: lock })
+        Ok(Run { dir, manifest, env, print_report: true, _lock: lock })
     }
 
     /// Opens the run `id`, or the latest run of the work dir, with the
@@ -86,7 +88,7 @@ impl Run {
         let lock = dir.lock()?;
         let mut manifest = Manifest::load(&dir.manifest())?;
         manifest.rebase(&dir);
-        Ok(Run { dir, manifest, env, _lock: lock })
+        Ok(Run { dir, manifest, env, print_report: true, _lock: lock })
     }
 
     /// The run id.
@@ -97,6 +99,11 @@ impl Run {
     /// The manifest as it stands.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// Whether the report stage prints the report on stdout, besides writing it (the default).
+    pub fn print_report_on_stdout(&mut self, print: bool) {
+        self.print_report = print;
     }
 
     /// Puts `settings` in force from now on (options given again to `resume`
@@ -111,6 +118,10 @@ impl Run {
         let mut stages = Stage::ALL.into_iter().filter(|s| *s >= first).peekable();
         let mut start = start;
         while let Some(stage) = stages.next() {
+            // Between stages too: a stop asked for during one ends the run before the next.
+            if let Some(interrupted) = crate::stop::requested() {
+                return Err(PipelineError::Interrupted { run_id: self.id().to_string(), stage: stage.name(), interrupted });
+            }
             if stage == Stage::Match && stages.next_if_eq(&Stage::Load).is_some() {
                 self.run_match_and_load()?;
             } else {
@@ -123,6 +134,7 @@ impl Run {
 
     /// Runs one stage with its bookkeeping.
     pub fn run_stage(&mut self, stage: Stage, start: Start) -> Result<(), PipelineError> {
+        let _span = self.span(stage).entered();
         self.check_ready(stage)?;
         self.begin(stage)?;
         let peak = metrics::PeakSampler::start();
@@ -138,6 +150,9 @@ impl Run {
 
     /// Match, with load fed its segments as they are published.
     fn run_match_and_load(&mut self) -> Result<(), PipelineError> {
+        let match_span = self.span(Stage::Match);
+        let load_span = self.span(Stage::Load);
+        let _span = match_span.enter();
         self.check_ready(Stage::Match)?;
         let warehouse = self.env.connections.warehouse()?.clone();
         let (dir, settings, extracted, run_id) = (
@@ -156,8 +171,10 @@ impl Run {
         let on_published: OnPublished = Box::new(move |segment| to_load.push(segment));
         let started = Instant::now();
         let (match_ended, loaded, load_time) = std::thread::scope(|scope| {
-            let load =
-                scope.spawn(|| (load_rows(&run_id, &settings, &warehouse, &feed, &bars.bytes), started.elapsed()));
+            let load = scope.spawn(|| {
+                let _span = load_span.enter();
+                (load_rows(&run_id, &settings, &warehouse, &feed, &bars.bytes), started.elapsed())
+            });
             // A panic must still close the feed: the load waits on it.
             let matched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 match_rows(&dir, &settings, &extracted, Some(on_published), &bars.records)
@@ -175,7 +192,13 @@ impl Run {
         bars.bytes.finish_and_clear();
         match_ended?;
         let rows = self.keep_load(loaded);
+        let _span = load_span.enter();
         self.end(Stage::Load, load_time, peak.peak_bytes(), rows)
+    }
+
+    /// The span of `stage`'s log lines: they name the run and the stage.
+    fn span(&self, stage: Stage) -> tracing::Span {
+        tracing::info_span!("stage", run_id = %self.id(), stage = stage.name())
     }
 
     /// Records how match ended; when it failed, the load that only waited
@@ -284,6 +307,7 @@ impl Run {
         record.elapsed_secs = None;
         record.peak_rss_bytes = None;
         record.attempts += 1;
+        tracing::info!(attempt = record.attempts, "{} started", stage.name());
         self.save()
     }
 
@@ -300,16 +324,23 @@ impl Run {
         record.elapsed_secs = Some(elapsed.as_secs_f64());
         record.finished_at = Some(chrono::Utc::now());
         record.peak_rss_bytes = peak_rss_bytes;
-        match &result {
-            Ok(rows) => {
+        let interrupted = crate::stop::requested();
+        match (&result, interrupted) {
+            (Ok(rows), _) => {
                 record.state = StageState::Completed;
                 record.rows = Some(*rows);
             }
-            Err(error) => {
+            // Whatever the stage ran into once asked to stop, it stopped because it was asked.
+            (Err(_), Some(interrupted)) => {
+                record.state = StageState::Interrupted;
+                record.error = Some(interrupted.to_string());
+            }
+            (Err(error), None) => {
                 record.state = StageState::Failed;
                 record.error = Some(causes::one_line(error));
             }
         }
+        self.log_end(stage, elapsed, &result);
         let saved = self.save();
         if let (Err(error), Err(_)) = (&saved, &result) {
             // The stage's own failure is the one to report (a full disk fails
@@ -321,10 +352,36 @@ impl Run {
         if result.is_ok() {
             crate::failpoint::hit("stage.completed");
         }
-        if stage == Stage::Report && result.is_ok() {
+        if stage == Stage::Report && result.is_ok() && self.print_report {
             self.print_report()?;
         }
         result.map(|_| ()).map_err(|source| self.stopped(stage, source))
+    }
+
+    /// The stage's end line: its rows, time and bytes, or why it stopped.
+    fn log_end(&self, stage: Stage, elapsed: Duration, result: &Result<u64, StageError>) {
+        let name = stage.name();
+        let secs = elapsed.as_secs_f64();
+        match result {
+            Ok(rows) => {
+                let rows_per_sec = if secs > 0.0 { (*rows as f64 / secs).round() as u64 } else { 0 };
+                let bytes = self.stage_bytes(stage);
+                tracing::info!(rows, secs = format!("{secs:.2}"), rows_per_sec, bytes, "{name} completed");
+            }
+            Err(_) if crate::stop::requested().is_some() => {
+                tracing::warn!(secs = format!("{secs:.2}"), "{name} interrupted")
+            }
+            Err(error) => tracing::error!(secs = format!("{secs:.2}"), error = %causes::one_line(error), "{name} failed"),
+        }
+    }
+
+    /// Bytes a completed stage wrote (extract, match) or sent (load).
+    fn stage_bytes(&self, stage: Stage) -> u64 {
+        match stage {
+            Stage::Extract => rundir::disk_usage(&self.dir.stage_dir(stage.name())).unwrap_or(0),
+            Stage::Match | Stage::Load => self.manifest.match_output.as_ref().map_or(0, MatchOutput::bytes),
+            Stage::Report => 0,
+        }
     }
 
     /// The error of a failed stage: the command that continues the run, or,
@@ -332,6 +389,9 @@ impl Run {
     /// and continue.
     fn stopped(&self, stage: Stage, source: StageError) -> PipelineError {
         let run_id = self.dir.id().to_string();
+        if let Some(interrupted) = crate::stop::requested() {
+            return PipelineError::Interrupted { run_id, stage: stage.name(), interrupted };
+        }
         let made_by = Damaged::find(&source).and_then(|damaged| {
             Stage::ALL.into_iter().find(|made_by| damaged.path.starts_with(self.dir.stage_dir(made_by.name())))
         });

@@ -5,6 +5,9 @@ use std::time::Duration;
 /// Why one request for a page failed.
 #[derive(Debug, thiserror::Error)]
 pub enum VendorError {
+    /// The run was asked to stop while the request was in flight.
+    #[error(transparent)]
+    Interrupted(#[from] crate::stop::Interrupted),
     /// Connecting, sending or a timeout.
     #[error("request failed: {message}")]
     Transport {

@@ -90,8 +90,15 @@ pub fn fetch_page(
     let exchange = async { tokio::time::timeout(client.timeout, fetch_body(&client.http, url, body_cap)).await };
     let runtime =
         client.runtime.as_ref().ok_or_else(|| VendorError::Transport { message: "the client is closed".into() })?;
-    let body =
-        runtime.block_on(exchange).map_err(|_| VendorError::Deadline { secs: client.timeout.as_secs_f64() })??;
+    // A stop request cancels the request in flight.
+    let finished = runtime.block_on(async {
+        let (exchange, stopping) = (std::pin::pin!(exchange), std::pin::pin!(crate::stop::interrupted()));
+        match futures_util::future::select(exchange, stopping).await {
+            futures_util::future::Either::Left((finished, _)) => Ok(finished),
+            futures_util::future::Either::Right((interrupted, _)) => Err(interrupted),
+        }
+    })?;
+    let body = finished.map_err(|_| VendorError::Deadline { secs: client.timeout.as_secs_f64() })??;
     parse_page(&body, page, body_cap, key_fields)
 }
 

@@ -146,6 +146,9 @@ pub enum FetchError {
     /// A page fetching thread could not be started.
     #[error("a page fetching thread could not be started")]
     Thread(#[source] std::io::Error),
+    /// The run was asked to stop.
+    #[error(transparent)]
+    Interrupted(#[from] crate::stop::Interrupted),
     /// This page was given up because another page failed: the run is
     /// stopping. (A round reports the first failure it receives, so this
     /// one is rarely the error a run ends with.)
@@ -282,8 +285,11 @@ fn fetch_round<E: From<FetchError>>(
         let (sender, receiver) = mpsc::sync_channel::<Result<Page, FetchError>>(workers.max(1));
         for _ in 0..workers {
             let sender = sender.clone();
-            let spawned =
-                thread::Builder::new().name("vendor-fetch".into()).spawn_scoped(scope, move || worker(shared, &sender));
+            // Its log lines name the run and stage.
+            let span = tracing::Span::current();
+            let spawned = thread::Builder::new()
+                .name("vendor-fetch".into())
+                .spawn_scoped(scope, move || span.in_scope(|| worker(shared, &sender)));
             if let Err(error) = spawned {
                 shared.abort.store(true, Ordering::SeqCst);
                 return Err(E::from(FetchError::Thread(error)));
@@ -337,6 +343,7 @@ fn fetch_with_retry(
     let mut attempt = 0;
     loop {
         pause.wait(abort);
+        crate::stop::check()?;
         if abort.load(Ordering::SeqCst) {
             return Err(FetchError::Stopped);
         }
@@ -344,6 +351,7 @@ fn fetch_with_retry(
         let cap = page_body_cap(options.concurrency);
         let error = match http::fetch_page(client, base, page, cap, &options.key_fields) {
             Ok(result) => return Ok(result),
+            Err(VendorError::Interrupted(interrupted)) => return Err(interrupted.into()),
             Err(error) => error,
         };
         if !is_transient(&error) || attempt >= options.max_retries || abort.load(Ordering::SeqCst) {
@@ -359,6 +367,18 @@ fn fetch_with_retry(
             VendorError::Status { retry_after, .. } => backoff.delay(attempt, *retry_after),
             _ => backoff.delay(attempt, None),
         };
+        let status = match &error {
+            VendorError::Status { status, .. } => Some(*status),
+            _ => None,
+        };
+        tracing::warn!(
+            page,
+            attempt = attempt + 1,
+            status,
+            delay_ms = delay.as_millis() as u64,
+            error = %crate::causes::one_line(&error),
+            "vendor page failed; retrying"
+        );
         sleep_unless(abort, delay);
         attempt += 1;
         retries.fetch_add(1, Ordering::Relaxed);

@@ -16,7 +16,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub fn is_transient(error: &VendorError) -> bool {
     match error {
         VendorError::Status { status, .. } => *status == 429 || *status >= 500,
-        VendorError::BodyTooLarge { .. } | VendorError::PageTooLarge { .. } | VendorError::TooManyPages { .. } => false,
+        VendorError::BodyTooLarge { .. }
+        | VendorError::PageTooLarge { .. }
+        | VendorError::TooManyPages { .. }
+        | VendorError::Interrupted(_) => false,
         VendorError::Transport { .. }
         | VendorError::Deadline { .. }
         | VendorError::Body { .. }
@@ -81,10 +84,10 @@ impl Pause {
     }
 }
 
-/// Sleeps for `delay`, waking early when `abort` is set.
+/// Sleeps for `delay`, waking early when `abort` is set or the run is asked to stop.
 pub fn sleep_unless(abort: &std::sync::atomic::AtomicBool, delay: Duration) {
     let until = std::time::Instant::now() + delay;
-    while !abort.load(std::sync::atomic::Ordering::SeqCst) {
+    while !abort.load(std::sync::atomic::Ordering::SeqCst) && crate::stop::requested().is_none() {
         let left = until.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             return;
