@@ -162,7 +162,7 @@ impl Run {
             self.manifest.run_id.clone(),
         );
         self.begin(Stage::Match)?;
-        self.begin(Stage::Load)?;
+        load_span.in_scope(|| self.begin(Stage::Load))?;
         // One sampler for both: they run at once, so each one's peak is the process's while it ran.
         let peak = metrics::PeakSampler::start();
         let bars = MatchLoadBars::new(self.env.quiet, extracted.records());
@@ -198,7 +198,7 @@ impl Run {
 
     /// The span of `stage`'s log lines: they name the run and the stage.
     fn span(&self, stage: Stage) -> tracing::Span {
-        tracing::info_span!("stage", run_id = %self.id(), stage = stage.name())
+        tracing::info_span!("stage", run_id = %self.id(), stage = %stage.name())
     }
 
     /// Records how match ended; when it failed, the load that only waited
@@ -361,17 +361,18 @@ impl Run {
     /// The stage's end line: its rows, time and bytes, or why it stopped.
     fn log_end(&self, stage: Stage, elapsed: Duration, result: &Result<u64, StageError>) {
         let name = stage.name();
-        let secs = elapsed.as_secs_f64();
+        // Milliseconds are plenty in a log line.
+        let secs = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
         match result {
             Ok(rows) => {
                 let rows_per_sec = if secs > 0.0 { (*rows as f64 / secs).round() as u64 } else { 0 };
                 let bytes = self.stage_bytes(stage);
-                tracing::info!(rows, secs = format!("{secs:.2}"), rows_per_sec, bytes, "{name} completed");
+                tracing::info!(rows, secs, rows_per_sec, bytes, "{name} completed");
             }
             Err(_) if crate::stop::requested().is_some() => {
-                tracing::warn!(secs = format!("{secs:.2}"), "{name} interrupted")
+                tracing::warn!(secs, "{name} interrupted")
             }
-            Err(error) => tracing::error!(secs = format!("{secs:.2}"), error = %causes::one_line(error), "{name} failed"),
+            Err(error) => tracing::error!(secs, error = %causes::one_line(error), "{name} failed"),
         }
     }
 
