@@ -51,7 +51,7 @@ fn an_output_in_a_missing_directory_exits_2_naming_it_before_any_page_is_fetched
 #[test]
 fn a_missing_source_table_exits_2_naming_it() {
     let db = seeded_db("pf_table");
-    db.client().batch_execute("DROP TABLE user_practice").unwrap();
+    db.client().batch_execute("DROP TABLE user_practice CASCADE").unwrap();
     let server = hand_written_server();
     let env = TestEnv::new();
     let url = db.url();

@@ -36,18 +36,20 @@ use crate::settings::{Environment, RunSettings};
 /// Bytes one record (a vendor entry or one of our users) leaves in the
 /// extract's files: its spill record, and for a vendor record its id entry
 /// and drop list share. Measured on a run of `fixtures generate --users
-/// 200000` (the demo's mix, 200,000 users a side; `du` of `extract/` at
-/// its largest, sampled every 50 ms): 63.0 MiB for 400,000 records, 165
-/// bytes a record (BENCHMARKS.md's spill-file bench: 173.4 bytes an
-/// encoded record). Rounded up to leave room for longer names.
+/// 200000` (200,000 a side, 400,000 records; `du` of the run's `extract/`
+/// sampled every 50 ms, its largest): 66,348,991 bytes, 166 a record
+/// (BENCHMARKS.md's spill-file bench: 173.4 bytes an encoded record).
+/// Rounded up, for longer names than the fixtures'.
 pub const EXTRACT_BYTES_PER_RECORD: u64 = 200;
 
-/// Bytes one record leaves in match's row segments, counting every record
-/// as a row of its own (a matched pair is one row: fewer rows, never
-/// more). Measured on the same run: 94.3 MiB of `match/` for 400,000
-/// records, 247 bytes a record (a row holds the cleaned and the raw values
-/// of both sides); BENCHMARKS.md: 300.9 MB of segments for the demo's
-/// 1,150,919 records, 261 bytes a record. Rounded up.
+/// Bytes one record leaves in match's row segments. A matched pair is one
+/// row holding both sides' values, an unmatched record a row of its own
+/// (more bytes a record). Measured on the same run, mostly matched
+/// (204,475 rows): 70,201,736 bytes of `match/`, 176 a record; the demo's
+/// mix, mostly unmatched (BENCHMARKS.md: 300.9 MB of segments for
+/// 1,150,919 records), 261 a record. The larger, rounded up. The whole run
+/// dir's high-water on the measured run was 136.6 MB, 341 bytes a record
+/// against the 480 estimated.
 pub const MATCH_BYTES_PER_RECORD: u64 = 280;
 
 /// What any run writes besides its records: the manifest, the checkpoint,
