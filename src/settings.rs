@@ -99,6 +99,11 @@ pub enum ConfigError {
     /// `fixtures generate` refused to replace a table it did not make.
     #[error(transparent)]
     NotOurs(FixtureError),
+    /// A check made before a run found the settings unusable (an output
+    /// path that can't be written, a table or privilege missing, a URL the
+    /// vendor refuses); the cause says which and what to do. Shown as it.
+    #[error("{0}")]
+    Preflight(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 /// The settings of a run, kept in its manifest (never a secret).

@@ -343,9 +343,19 @@ fn issue_9_control_characters_in_messages_are_printed_escaped() {
     assert_one_error_line(&output);
     raw_free("stderr", &stderr(&output));
 
-    // A schema that does not exist, named by the tool's message and the server's.
+    // A schema that does not exist, named by the preflight before the run starts.
     let mut args = hand_written_run(&server.url, &url);
     let table = format!("{RED}nope.t");
+    args.extend(["--warehouse-table", &table]);
+    let output = env.run(&args);
+    assert_exit(&output, 2);
+    assert_one_error_line(&output);
+    raw_free("stderr", &stderr(&output));
+
+    // A table in the way of the load: named in the error the manifest keeps and `status` shows.
+    let table = format!("{RED}t");
+    db.client().batch_execute(&format!("CREATE TABLE \"{table}_20170202_loading\" (note text)")).unwrap();
+    let mut args = hand_written_run(&server.url, &url);
     args.extend(["--warehouse-table", &table]);
     let output = env.run(&args);
     assert_exit(&output, 1);

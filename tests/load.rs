@@ -160,30 +160,6 @@ fn a_table_in_the_way_of_the_staging_table_is_left_alone() {
     assert_eq!(note, "mine");
 }
 
-/// A login role made for one test (roles are cluster-wide: the name is
-/// unique), dropped at the end. Declare it before the database it is granted
-/// rights in, so that the database is dropped first.
-struct TestRole {
-    name: String,
-}
-
-impl TestRole {
-    fn new(prefix: &str) -> TestRole {
-        let name = format!("vmt_{prefix}_{}_{:08x}", std::process::id(), fastrand::u32(..));
-        let mut admin = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap();
-        admin.batch_execute(&format!("CREATE ROLE \"{name}\" LOGIN")).unwrap();
-        TestRole { name }
-    }
-}
-
-impl Drop for TestRole {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
-            let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{}\"", self.name));
-        }
-    }
-}
-
 // See: issue 9, item 6 (the load ran CREATE TABLE IF NOT EXISTS, which needs CREATE on the schema).
 #[test]
 fn issue_9_a_loader_with_usage_and_select_insert_delete_only_loads_a_plain_table() {

@@ -32,6 +32,8 @@ mod tls;
 mod scheduler;
 // End-to-end runs compared with a naive in-memory join; re-runs; stages.
 mod pipeline;
+// Checks before a run: output, work dir, source tables, warehouse privileges, vendor page 1, disk.
+mod preflight;
 // What analysts read: cleaned and raw values, comments, the loads table, the summary and churn views.
 mod warehouse;
 // report.html in headless Chromium: every chart, the naive join's figures, no console errors.

@@ -316,11 +316,9 @@ fn mysql_login_database_and_table_errors_are_one_line_bad_urls_exit_2_and_the_pa
     drop(no_db);
     let no_table = MySqlDb::new("my_errors_empty");
     no_table.conn().query_drop("CREATE TABLE user_practice (id BIGINT PRIMARY KEY, location TEXT)").unwrap();
-    for (source, mention) in [
-        (my.url_as(&user_name, Some(&format!("wrong-{SECRET}"))), "Access denied"),
-        (gone, "Unknown database"),
-        (no_table.url(), "doesn't exist"),
-    ] {
+    for (source, mention) in
+        [(my.url_as(&user_name, Some(&format!("wrong-{SECRET}"))), "Access denied"), (gone, "Unknown database")]
+    {
         let failed = run(&source);
         assert_exit(&failed, 1);
         assert_one_error_line(&failed);
@@ -329,6 +327,12 @@ fn mysql_login_database_and_table_errors_are_one_line_bad_urls_exit_2_and_the_pa
         assert!(err.contains(mention), "want {mention:?} in\n{err}");
         outputs.push(failed);
     }
+    // A missing table is a setting at fault, found before the run starts (exit 2).
+    let failed = run(&no_table.url());
+    assert_exit(&failed, 2);
+    assert_one_error_line(&failed);
+    assert!(stderr(&failed).contains("has no table `user`"), "{}", stderr(&failed));
+    outputs.push(failed);
     let _ = env.run(&["status"]);
 
     // Malformed URLs: exit 2 before any run or connection.

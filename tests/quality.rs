@@ -29,13 +29,6 @@ fn run(env: &TestEnv, db: &TestDb, server: &Server, extra: &[&str]) -> std::proc
     env.run(&args)
 }
 
-/// Page requests the fixture server has answered.
-fn requests_served(server: &Server) -> u64 {
-    let stats = server.url.replace("/v1/users", "/_stats");
-    let body = reqwest::blocking::get(stats).unwrap().text().unwrap();
-    serde_json::from_str::<serde_json::Value>(&body).unwrap()["requests"].as_u64().unwrap()
-}
-
 fn assert_fails_with(output: &std::process::Output, messages: &[&str]) {
     assert_exit(output, 1);
     assert_one_error_line(output);

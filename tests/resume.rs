@@ -237,6 +237,23 @@ fn rejects_recorded_before_a_crash_are_kept_by_the_resume() {
     assert!(ids.contains(&serde_json::json!(114)), "{rejects}");
 }
 
+/// Writes `path` until its disk is full, then gives `left` bytes back.
+fn fill_leaving(path: &std::path::Path, left: u64) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    let mut written = 0u64;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    file.set_len(written.saturating_sub(left)).unwrap();
+}
+
 /// A tmpfs of `size` mounted on `dir` (made first) while it lives: a disk
 /// that fills. Mounting needs root, as CI runs the tests.
 struct SmallDisk(PathBuf);
@@ -265,8 +282,13 @@ impl Drop for SmallDisk {
 fn a_full_disk_names_the_file_being_written_and_status_says_interrupted() {
     let f = fixture("fulldisk", &SMALL, &[]);
     let env = TestEnv::new();
-    let _disk = SmallDisk::mount(&env.work_dir(), "96k");
-    let output = f.command(&env, &["run"]).output().unwrap();
+    // Room enough for the preflight's estimate; the disk fills once the
+    // extract has started (down to 96 KiB free), as another process might fill it.
+    let _disk = SmallDisk::mount(&env.work_dir(), "16m");
+    let mut running = Watched::spawn(f.command(&env, &["run"]).env(FAILPOINT, "extract.vendor.page=1:pause=3000"));
+    running.wait_for("failpoint extract.vendor.page: pausing");
+    fill_leaving(&env.work_dir().join(".filler"), 96 << 10);
+    let output = running.finish();
     assert_exit(&output, 1);
     let err = stderr(&output);
     // The error and its causes: the stage's own failure, naming the file it

@@ -2,7 +2,7 @@
 
 use super::existing;
 use crate::cli::StageArgs;
-use crate::pipeline::Start;
+use crate::pipeline::{preflight, Start};
 use crate::settings;
 
 /// Runs the first stage that is not completed and every stage after it.
@@ -10,7 +10,10 @@ pub fn execute(args: &StageArgs) -> anyhow::Result<()> {
     let env = settings::environment(&args.shared)?;
     let mut run = existing::open(args, env)?;
     match run.manifest().first_unfinished() {
-        Some(stage) => Ok(run.run_from(stage, Start::Continue)?),
+        Some(stage) => {
+            run.preflight(&preflight::stages_from(stage))?;
+            Ok(run.run_from(stage, Start::Continue)?)
+        }
         None => {
             eprintln!("run {} is already complete; nothing to resume", run.id());
             Ok(())

@@ -4,13 +4,14 @@
 
 use super::status;
 use crate::cli::RunArgs;
-use crate::db;
 use crate::model::Stage;
+use crate::pipeline::preflight::{self, Scope};
 use crate::pipeline::{Run, Start};
 use crate::rundir;
 use crate::settings::{self, Environment};
 
-/// Validates every setting and connection first, so a bad one fails before any work.
+/// Validates every setting, then checks what the run needs (the preflight),
+/// so that a bad one fails before any work and before the run is made.
 pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
     let env = settings::environment(&args.shared)?;
     if let Some(id) = &args.run_id {
@@ -20,11 +21,7 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
         }
     }
     let settings = settings::new_run_settings(&args.shared, &env)?;
-    let connections = &env.connections;
-    connections.vendor()?;
-    // Connect to both databases now: a wrong URL should fail in a second, not after the extract.
-    crate::extract::internal::connect(connections.source()?)?;
-    db::connect(connections.warehouse()?, "warehouse")?;
+    preflight::check(&env, &settings, Scope { stages: &Stage::ALL, run: None, extracted_records: None })?;
     let mut run = Run::create(env, settings, args.run_id.as_deref())?;
     finish(args, &mut run, Stage::Extract, Start::Fresh)
 }
@@ -35,16 +32,18 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
 fn again(args: &RunArgs, env: Environment, id: &str) -> anyhow::Result<()> {
     let mut run = Run::open(env, Some(id))?;
     run.set_settings(settings::resumed_run_settings(run.id(), &run.manifest().settings, &args.shared)?);
-    match run.manifest().first_unfinished() {
+    let (first, start) = match run.manifest().first_unfinished() {
         Some(stage) => {
             tracing::info!(run_id = id, "run {id} exists and is unfinished: continuing it at {}", stage.name());
-            finish(args, &mut run, stage, Start::Continue)
+            (stage, Start::Continue)
         }
         None => {
             tracing::info!(run_id = id, "run {id} is complete: its report again, nothing loaded");
-            finish(args, &mut run, Stage::Report, Start::Fresh)
+            (Stage::Report, Start::Fresh)
         }
-    }
+    };
+    run.preflight(&preflight::stages_from(first))?;
+    finish(args, &mut run, first, start)
 }
 
 /// Runs from `first` to the end; with --json, the status document is

@@ -3,6 +3,7 @@
 use super::existing;
 use crate::cli::StageArgs;
 use crate::model::Stage;
+use crate::pipeline::preflight::{self, Scope};
 use crate::pipeline::{runs, Run, Start};
 use crate::settings;
 
@@ -13,9 +14,12 @@ pub fn execute(args: &StageArgs, stage: Stage) -> anyhow::Result<()> {
         stage == Stage::Extract && (args.new || (args.run_id.is_none() && runs::latest(&env.work_dir)?.is_none()));
     let mut run = if new_run {
         let settings = settings::new_run_settings(&args.shared, &env)?;
+        preflight::check(&env, &settings, Scope { stages: &[stage], run: None, extracted_records: None })?;
         Run::create(env, settings, args.run_id.as_deref())?
     } else {
-        existing::open(args, env)?
+        let run = existing::open(args, env)?;
+        run.preflight(&[stage])?;
+        run
     };
     Ok(run.run_stage(stage, Start::Fresh)?)
 }

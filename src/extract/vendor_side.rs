@@ -73,15 +73,7 @@ impl<'a> VendorSide<'a> {
         }
         let attempt = self.attempt;
         let settings = attempt.settings;
-        let options = vendor_api::FetchOptions {
-            concurrency: settings.concurrency,
-            max_retries: settings.max_retries,
-            retry_delay: settings.retry_delay,
-            request_timeout: settings.request_timeout,
-            max_pages: settings.max_pages,
-            ca_pem: attempt.vendor_ca_pem.clone(),
-            key_fields: settings.match_on.clone(),
-        };
+        let options = vendor_api::FetchOptions::new(settings, attempt.vendor_ca_pem.as_deref());
         let shares = settings.memory_budget.paging();
         let mut sorters = Sorters {
             records: Sorter::with_files(

@@ -21,6 +21,7 @@
 //! after it, never a mix; a failure anywhere leaves the old rows; re-running
 //! a date replaces its rows, so it never duplicates them.
 
+pub mod access;
 pub mod catalog;
 pub mod copy;
 pub mod ddl;

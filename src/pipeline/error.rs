@@ -1,8 +1,14 @@
 //! What can stop a run: a stage that failed (with the command that continues
-//! the run), or the run itself that can't be opened or recorded.
+//! the run), the run itself that can't be opened or recorded, or a check
+//! before it started.
+
+use std::path::PathBuf;
 
 use crate::bug::Bug;
+use crate::extract::internal::probe::ProbeError;
+use crate::extract::vendor_api::{FetchError, VendorError};
 use crate::extract::ExtractError;
+use crate::load::access::AccessError;
 use crate::load::LoadError;
 use crate::manifest::ManifestError;
 use crate::matching::MatchError;
@@ -100,6 +106,10 @@ pub enum PipelineError {
     /// A broken invariant (a bug).
     #[error(transparent)]
     Bug(#[from] Bug),
+    /// A check before the run found something it needs missing or down
+    /// (exit 1; a configuration at fault comes as [`PipelineError::Config`]).
+    #[error(transparent)]
+    Preflight(Box<PreflightError>),
     /// The report written could not be read back to print it.
     #[error("reading the report {path} failed")]
     PrintReport {
@@ -109,4 +119,103 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What a check before the run found wrong, before anything was fetched or
+/// loaded; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    /// The report can't be written where --output says.
+    #[error("--output {path} can't be written: {problem}; give --output a file in a directory that exists and takes new files")]
+    Output {
+        /// The report file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+        /// The file system's answer, if it gave one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// The work dir can't take the run's files.
+    #[error("work dir {path} can't take new files ({problem}); give --work-dir a directory this user may write")]
+    WorkDir {
+        /// The work dir.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+        /// The file system's answer, if it gave one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// Clearly too little free space for the run's files.
+    #[error(
+        "work dir {path} has {available} free, but the {stages} about to run need about {needed} \
+         ({records} records); free space there or give --work-dir a larger disk"
+    )]
+    DiskShort {
+        /// The directory whose file system was measured.
+        path: PathBuf,
+        /// Free bytes, readable.
+        available: String,
+        /// Bytes needed, readable.
+        needed: String,
+        /// The records estimated.
+        records: u64,
+        /// The stages, e.g. `extract and match`.
+        stages: String,
+    },
+    /// The source database can't be read as the extract reads it.
+    #[error(transparent)]
+    Source(#[from] ProbeError),
+    /// The warehouse can't be written as the load writes it.
+    #[error(transparent)]
+    Warehouse(#[from] AccessError),
+    /// The vendor does not answer page 1 as the extract needs.
+    #[error("the vendor API {url} does not answer page 1 as the extract needs it; {advice}")]
+    Vendor {
+        /// The endpoint, masked.
+        url: String,
+        /// What to do.
+        advice: &'static str,
+        /// What it answered.
+        #[source]
+        source: FetchError,
+    },
+}
+
+impl PreflightError {
+    /// Whether the settings are at fault (exit 2): a path, table, privilege
+    /// or URL that would fail the same way again. A server that is down or
+    /// a disk that is full is a failure of the moment (exit 1).
+    pub fn is_config(&self) -> bool {
+        match self {
+            PreflightError::Output { .. } | PreflightError::WorkDir { .. } => true,
+            PreflightError::DiskShort { .. } => false,
+            PreflightError::Source(e) => e.is_config(),
+            PreflightError::Warehouse(e) => e.is_config(),
+            PreflightError::Vendor { source, .. } => vendor_refused(source),
+        }
+    }
+}
+
+/// Whether the vendor refused the request itself (401, 403, 404, any 4xx
+/// but 429: a wrong URL or credentials), not failed to answer it.
+pub fn vendor_refused(error: &FetchError) -> bool {
+    match error {
+        FetchError::Page(page) => {
+            matches!(page.source, VendorError::Status { status, .. } if (400..500).contains(&status) && status != 429)
+        }
+        _ => false,
+    }
+}
+
+impl From<PreflightError> for PipelineError {
+    /// A configuration at fault becomes a [`ConfigError`] (exit 2), the rest stays itself (exit 1).
+    fn from(error: PreflightError) -> PipelineError {
+        if error.is_config() {
+            PipelineError::Config(ConfigError::Preflight(Box::new(error)))
+        } else {
+            PipelineError::Preflight(Box::new(error))
+        }
+    }
 }

@@ -19,6 +19,7 @@
 
 mod bars;
 mod error;
+pub mod preflight;
 pub mod runs;
 
 use std::io::Write;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 
 use bars::{ExtractBars, MatchLoadBars};
-pub use error::{PipelineError, StageError};
+pub use error::{PipelineError, PreflightError, StageError};
 
 use crate::bug::Bug;
 use crate::causes;
@@ -110,6 +111,20 @@ impl Run {
     /// or a stage command).
     pub fn set_settings(&mut self, settings: RunSettings) {
         self.manifest.settings = settings;
+    }
+
+    /// Checks what `stages` (about to run, in order) need before anything
+    /// is fetched or loaded ([`preflight`]); the first must be ready to run.
+    pub fn preflight(&self, stages: &[Stage]) -> Result<preflight::Preflight, PipelineError> {
+        if let Some(first) = stages.first() {
+            self.check_ready(*first)?;
+        }
+        let scope = preflight::Scope {
+            stages,
+            run: Some(&self.dir),
+            extracted_records: self.manifest.extract_output.as_ref().map(ExtractOutput::records),
+        };
+        preflight::check(&self.env, &self.manifest.settings, scope)
     }
 
     /// Runs `first` (continuing it from its checkpoint when `start` says so)

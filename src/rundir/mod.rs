@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod rejects;
 pub mod sealed;
+pub mod space;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};

@@ -109,6 +109,30 @@ impl Drop for TestDb {
     }
 }
 
+/// A login role made for one test (roles are cluster-wide: the name is
+/// unique), dropped at the end. Declare it before the database it is granted
+/// rights in, so that the database is dropped first.
+pub struct TestRole {
+    pub name: String,
+}
+
+impl TestRole {
+    pub fn new(prefix: &str) -> TestRole {
+        let name = format!("vmt_{prefix}_{}_{:08x}", std::process::id(), fastrand::u32(..));
+        let mut admin = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap();
+        admin.batch_execute(&format!("CREATE ROLE \"{name}\" LOGIN")).unwrap();
+        TestRole { name }
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{}\"", self.name));
+        }
+    }
+}
+
 /// `vendor-match fixtures serve` on a free loopback port, killed on drop.
 pub struct Server {
     child: Child,
@@ -402,4 +426,11 @@ pub fn vm_hwm_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or_else(|| panic!("no VmHWM in\n{status}"));
     line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Page requests `server` has answered (its `GET /_stats`).
+pub fn requests_served(server: &Server) -> u64 {
+    let stats = server.url.replace("/v1/users", "/_stats");
+    let body = reqwest::blocking::get(stats).unwrap().text().unwrap();
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["requests"].as_u64().unwrap()
 }

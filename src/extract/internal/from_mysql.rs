@@ -33,7 +33,7 @@ const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
 
 /// `user` joined to its practice (a user without one has a null location),
 /// in id order so that a stream cut short can continue after the last id read.
-fn query(after: After) -> String {
+pub(super) fn query(after: After) -> String {
     // An unsigned id beyond i64 sorts after every signed one: it wins.
     let last = after.unsigned_id.map(|id| id.to_string()).or(after.id.map(|id| id.to_string()));
     let after = last.map(|id| format!("WHERE u.id > {id} ")).unwrap_or_default();

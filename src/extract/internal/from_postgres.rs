@@ -12,11 +12,16 @@ use crate::record::RecordBuf;
 /// in id order so that a stream cut short can continue after the last id read.
 /// The columns are in the order of [`crate::record::internal`], as [`encode`] reads them.
 fn query(after_id: Option<i64>) -> String {
+    format!("COPY ({}) TO STDOUT", select(after_id))
+}
+
+/// The SELECT the COPY wraps (the preflight reads it with `LIMIT 0`).
+pub(super) fn select(after_id: Option<i64>) -> String {
     let after = after_id.map(|id| format!("WHERE u.id > {id} ")).unwrap_or_default();
     format!(
-        "COPY (SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, \
+        "SELECT u.id, u.firstname, u.lastname, u.specialty, p.location, \
          u.classification, u.platform_registered_on, u.last_active_date \
-         FROM \"user\" u LEFT JOIN user_practice p ON p.id = u.practice_id {after}ORDER BY u.id) TO STDOUT"
+         FROM \"user\" u LEFT JOIN user_practice p ON p.id = u.practice_id {after}ORDER BY u.id"
     )
 }
 

@@ -7,11 +7,13 @@ pub mod encode;
 mod error;
 mod from_mysql;
 mod from_postgres;
+pub mod probe;
 
 pub use after::After;
 pub use error::InternalError;
 
 use encode::{RowEncoder, RowReject};
+use probe::ProbeError;
 
 use crate::db::{self, ConnectError, StreamingConnection};
 use crate::mysql_db;
@@ -51,4 +53,29 @@ impl SourceSession {
             SourceSession::MySql(conn) => from_mysql::stream(conn, after, encoder, record, on_row),
         }
     }
+
+    /// Checks that the tables the extract reads are there and that its
+    /// query is accepted (columns and privileges), reading no rows; `url`
+    /// is the session's, for the messages (masked).
+    pub fn check_tables(&mut self, url: &SecretUrl) -> Result<(), ProbeError> {
+        match self {
+            SourceSession::Postgres(connection) => probe::check_postgres(connection, &url.masked()),
+            SourceSession::MySql(conn) => probe::check_mysql(conn, &url.masked()),
+        }
+    }
+
+    /// The catalog's estimate of the users the extract will read (the rows
+    /// of `"user"`); `None` when the server has none (never analyzed).
+    pub fn estimate_rows(&mut self, url: &SecretUrl) -> Result<Option<u64>, ProbeError> {
+        match self {
+            SourceSession::Postgres(connection) => probe::estimate_postgres(connection, &url.masked()),
+            SourceSession::MySql(conn) => probe::estimate_mysql(conn, &url.masked()),
+        }
+    }
+}
+
+/// The catalog's estimate of the users in the source database `url` (one
+/// short session): a progress bar's total, the preflight's disk estimate.
+pub fn estimate_rows(url: &SecretUrl) -> Result<Option<u64>, ProbeError> {
+    connect(url)?.estimate_rows(url)
 }

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::budget::page_body_cap;
 use crate::key::KeyField;
 use crate::secret::SecretUrl;
+use crate::settings::RunSettings;
 
 /// How to fetch.
 #[derive(Debug, Clone)]
@@ -52,6 +53,22 @@ pub struct FetchOptions {
     pub ca_pem: Option<Vec<u8>>,
     /// The match key fields: pages are keyed on the fetching threads.
     pub key_fields: Vec<KeyField>,
+}
+
+impl FetchOptions {
+    /// The options a run's `settings` give, trusting `ca_pem` besides the
+    /// system's roots: the one place the extract and the preflight take them from.
+    pub fn new(settings: &RunSettings, ca_pem: Option<&[u8]>) -> FetchOptions {
+        FetchOptions {
+            concurrency: settings.concurrency,
+            max_retries: settings.max_retries,
+            retry_delay: settings.retry_delay,
+            request_timeout: settings.request_timeout,
+            max_pages: settings.max_pages,
+            ca_pem: ca_pem.map(<[u8]>::to_vec),
+            key_fields: settings.match_on.clone(),
+        }
+    }
 }
 
 /// A set of page numbers kept small: every page up to `through`, plus the
@@ -264,6 +281,17 @@ pub fn fetch_all<E: From<FetchError>>(
     }
     stats.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Fetches page 1 alone, as [`fetch_all`] does first (the same client, CA
+/// certificates, deadline, URL form, retries and `--max-pages` check), and
+/// hands it back: the preflight's look at the vendor before a run starts.
+pub fn fetch_first_page(base: &SecretUrl, options: &FetchOptions) -> Result<Page, FetchError> {
+    let client = http::client(options.request_timeout, options.ca_pem.as_deref())?;
+    let (retries, pause, abort) = (AtomicU64::new(0), Pause::default(), AtomicBool::new(false));
+    let first = fetch_with_retry(&client, base, options, 1, &retries, &pause, &abort)?;
+    check_page_count(base, options, &first)?;
+    Ok(first)
 }
 
 /// An absurd `total_pages` (a vendor bug) must not send us after millions of pages.
