@@ -178,6 +178,10 @@ pub struct RunArgs {
     /// Name of the new run (letters, digits, `-`, `_`, `.`) [default: its UTC start time and a random suffix]
     #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID")]
     pub run_id: Option<String>,
+    /// Keep the run's intermediate files (sorted runs, row segments) after
+    /// the stage that reads them is done [default: removed once consumed].
+    #[arg(long)]
+    pub keep_intermediate: bool,
     /// Settings, connections and paths.
     #[command(flatten)]
     pub shared: SharedArgs,
@@ -192,6 +196,10 @@ pub struct StageArgs {
     /// (extract only) start a new run, named --run-id if given, even when the work dir has runs.
     #[arg(long)]
     pub new: bool,
+    /// Keep the run's intermediate files (sorted runs, row segments) after
+    /// the stage that reads them is done [default: removed once consumed].
+    #[arg(long)]
+    pub keep_intermediate: bool,
     /// Settings, connections and paths.
     #[command(flatten)]
     pub shared: SharedArgs,

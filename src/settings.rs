@@ -158,6 +158,8 @@ pub struct Environment {
     pub output: PathBuf,
     /// Hide progress bars.
     pub quiet: bool,
+    /// Keep the intermediate files a later stage has consumed (`--keep-intermediate`).
+    pub keep_intermediate: bool,
 }
 
 const DEFAULT_REPORT_DATE: &str = "2017-02-02";
@@ -215,7 +217,13 @@ pub fn environment(args: &SharedArgs) -> Result<Environment, ConfigError> {
             ),
         },
     };
-    Ok(Environment { connections, work_dir: args.work_dir.clone(), output: args.output.clone(), quiet: args.quiet })
+    Ok(Environment {
+        connections,
+        work_dir: args.work_dir.clone(),
+        output: args.output.clone(),
+        quiet: args.quiet,
+        keep_intermediate: false,
+    })
 }
 
 /// Parses an optional URL flag.

@@ -9,7 +9,8 @@ use crate::settings;
 
 /// Validates every setting and connection first, so a bad one fails before any work.
 pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
-    let env = settings::environment(&args.shared)?;
+    let mut env = settings::environment(&args.shared)?;
+    env.keep_intermediate = args.keep_intermediate;
     let settings = settings::new_run_settings(&args.shared, &env)?;
     if let Some(id) = &args.run_id {
         rundir::check_new_id(&env.work_dir, id)?;

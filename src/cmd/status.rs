@@ -20,6 +20,14 @@ struct StatusView<'a> {
     next_stage: Option<Stage>,
     stages: Vec<StageView>,
     counts: Counts,
+    /// The run directory's largest size on disk, and the stage that reached it.
+    disk_high_water: Option<DiskHighWater>,
+}
+
+#[derive(Serialize)]
+struct DiskHighWater {
+    bytes: u64,
+    stage: Stage,
 }
 
 #[derive(Serialize)]
@@ -78,6 +86,7 @@ fn view(manifest: &Manifest, in_use: bool) -> StatusView<'_> {
             total_matches: matched.map(|m| m.stats.rows.matched),
             rows_loaded: manifest.load_output.as_ref().map(|l| l.rows_loaded),
         },
+        disk_high_water: manifest.disk_high_water().map(|(stage, bytes)| DiskHighWater { bytes, stage }),
     }
 }
 
@@ -107,6 +116,9 @@ fn render(view: &StatusView<'_>) -> String {
             // Written escaped; a manifest from elsewhere is escaped again here.
             out.push_str(&format!("           error: {}\n", causes::printable(error)));
         }
+    }
+    if let Some(high) = &view.disk_high_water {
+        out.push_str(&format!("disk high-water: {} ({})\n", mib(high.bytes), high.stage.name()));
     }
     match view.next_stage {
         Some(stage) => {
