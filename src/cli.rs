@@ -186,6 +186,10 @@ pub struct RunArgs {
     /// --json`) instead of the report (which is still written to --output).
     #[arg(long)]
     pub json: bool,
+    /// Keep the run's intermediate files (sorted runs, row segments) after
+    /// the stage that reads them is done [default: removed once consumed].
+    #[arg(long)]
+    pub keep_intermediate: bool,
     /// Settings, connections and paths.
     #[command(flatten)]
     pub shared: SharedArgs,
@@ -200,6 +204,10 @@ pub struct StageArgs {
     /// (extract only) start a new run, named --run-id if given, even when the work dir has runs.
     #[arg(long)]
     pub new: bool,
+    /// Keep the run's intermediate files (sorted runs, row segments) after
+    /// the stage that reads them is done [default: removed once consumed].
+    #[arg(long)]
+    pub keep_intermediate: bool,
     /// Settings, connections and paths.
     #[command(flatten)]
     pub shared: SharedArgs,

@@ -31,6 +31,7 @@ pub mod cli;
 pub mod cmd;
 pub mod damage;
 pub mod db;
+pub mod disk_full;
 pub mod env;
 pub mod exit;
 pub mod extract;

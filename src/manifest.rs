@@ -84,6 +84,15 @@ pub struct StageRecord {
     pub error: Option<String>,
     /// Attempts made.
     pub attempts: u32,
+    /// Largest size on disk of the run directory seen during the stage (its
+    /// disk high-water), sampled while it ran and once at its end.
+    #[serde(default)]
+    pub disk_peak_bytes: Option<u64>,
+    /// When the stage's intermediate files (extract's sorted runs, match's
+    /// row segments) were removed, once the stage reading them had completed;
+    /// a stage that needs them again must make them again first.
+    #[serde(default)]
+    pub intermediate_removed_at: Option<DateTime<Utc>>,
 }
 
 /// A manifest that can't be read.
@@ -205,6 +214,18 @@ impl Manifest {
         }
     }
 
+    /// The run directory's largest size on disk in any stage so far, with
+    /// the (first) stage that reached it.
+    pub fn disk_high_water(&self) -> Option<(Stage, u64)> {
+        Stage::ALL.into_iter().filter_map(|s| self.stage(s).disk_peak_bytes.map(|bytes| (s, bytes))).fold(
+            None,
+            |best, (s, bytes)| match best {
+                Some((_, top)) if top >= bytes => best,
+                _ => Some((s, bytes)),
+            },
+        )
+    }
+
     /// Points every recorded file at `run`'s directory as reached now.
     pub fn rebase(&mut self, run: &RunDir) {
         if let Some(output) = &mut self.extract_output {
@@ -296,6 +317,26 @@ mod tests {
         }
         assert_eq!(manifest.state(false), RunState::Completed);
         assert_eq!(manifest.state(true), RunState::Running);
+    }
+
+    #[test]
+    fn the_disk_high_water_is_the_largest_stage_peak() {
+        let mut manifest = Manifest::example("r1");
+        assert_eq!(manifest.disk_high_water(), None);
+        manifest.extract.disk_peak_bytes = Some(300);
+        manifest.matching.disk_peak_bytes = Some(500);
+        manifest.load.disk_peak_bytes = Some(500);
+        manifest.report.disk_peak_bytes = Some(20);
+        assert_eq!(manifest.disk_high_water(), Some((Stage::Match, 500)));
+    }
+
+    #[test]
+    fn a_stage_record_without_the_disk_fields_still_reads() {
+        let old = r#"{"state":"completed","started_at":null,"finished_at":null,"elapsed_secs":1.0,
+            "rows":3,"peak_rss_bytes":null,"error":null,"attempts":1}"#;
+        let record: StageRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((record.disk_peak_bytes, record.intermediate_removed_at), (None, None));
+        assert_eq!(record.rows, Some(3));
     }
 
     #[test]

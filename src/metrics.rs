@@ -1,5 +1,6 @@
-//! Process figures per stage: peak resident memory from /proc, measured
-//! without touching the process's own high-water mark.
+//! Figures per stage: peak resident memory from /proc, measured without
+//! touching the process's own high-water mark, and the largest reading of
+//! any figure sampled beside a stage ([`MaxSampler`]).
 //!
 //! The kernel keeps one peak per process (`VmHWM`, what `/usr/bin/time`
 //! reports at exit). Resetting it per stage (`/proc/self/clear_refs`) would
@@ -14,6 +15,9 @@
 //!    spike shorter than the sampling interval.
 //!
 //! Either way a stage's peak never exceeds the process's.
+//!
+//! The sampling thread itself is [`MaxSampler`], which the pipeline also
+//! uses for the run directory's size on disk.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -40,15 +44,15 @@ fn status_kib(field: &str) -> Option<u64> {
 }
 
 /// What the sampling thread and its owner share.
-#[derive(Default)]
 struct Samples {
     state: Mutex<Sampled>,
     wake: Condvar,
+    measure: Box<dyn Fn() -> Option<u64> + Send + Sync>,
 }
 
 #[derive(Default)]
 struct Sampled {
-    /// The largest `VmRSS` read.
+    /// The largest reading.
     largest: u64,
     /// Set when the owner is done: the thread ends.
     stopped: bool,
@@ -59,23 +63,24 @@ impl Samples {
         self.state.lock().map_or(0, |s| s.largest)
     }
 
-    fn see(&self, rss: u64) {
-        if let Ok(mut state) = self.state.lock() {
-            state.largest = state.largest.max(rss);
+    /// Takes one reading.
+    fn sample(&self) {
+        if let Some(value) = (self.measure)() {
+            if let Ok(mut state) = self.state.lock() {
+                state.largest = state.largest.max(value);
+            }
         }
     }
 
-    /// Reads `VmRSS` every [`SAMPLE_EVERY`] until stopped.
-    fn run(&self) {
+    /// Takes a reading every `every` until stopped.
+    fn run(&self, every: Duration) {
         loop {
-            if let Some(rss) = rss_bytes() {
-                self.see(rss);
-            }
+            self.sample();
             let Ok(state) = self.state.lock() else { return };
             if state.stopped {
                 return;
             }
-            match self.wake.wait_timeout(state, SAMPLE_EVERY) {
+            match self.wake.wait_timeout(state, every) {
                 Ok((state, _)) if !state.stopped => {}
                 _ => return,
             }
@@ -90,26 +95,57 @@ impl Samples {
     }
 }
 
+/// The largest reading of a figure (resident memory, a directory's size on
+/// disk), taken on a thread of its own at a fixed interval from
+/// [`start`](MaxSampler::start) until dropped, and once more whenever it is
+/// asked for its [`largest`](MaxSampler::largest): a stage shorter than the
+/// interval is still measured. Best effort: a reading that fails is skipped.
+pub struct MaxSampler {
+    samples: Arc<Samples>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MaxSampler {
+    /// Takes a first reading of `measure` now, then one every `every` on a
+    /// thread named `name`.
+    pub fn start(name: &str, every: Duration, measure: impl Fn() -> Option<u64> + Send + Sync + 'static) -> MaxSampler {
+        let samples = Arc::new(Samples { state: Mutex::default(), wake: Condvar::new(), measure: Box::new(measure) });
+        samples.sample();
+        let sampling = Arc::clone(&samples);
+        let thread = std::thread::Builder::new().name(name.into()).spawn(move || sampling.run(every)).ok();
+        MaxSampler { samples, thread }
+    }
+
+    /// The largest reading so far, one taken now included; `None` when no
+    /// reading was above 0.
+    pub fn largest(&self) -> Option<u64> {
+        self.samples.sample();
+        Some(self.samples.largest()).filter(|n| *n > 0)
+    }
+}
+
+impl Drop for MaxSampler {
+    fn drop(&mut self) {
+        self.samples.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The peak resident memory of one stage (see the module's doc), sampled on
 /// a thread of its own from [`start`](PeakSampler::start) until dropped.
 /// Best effort: without /proc, or without a thread, the readings it can get.
 pub struct PeakSampler {
-    samples: Arc<Samples>,
+    rss: MaxSampler,
     hwm_at_start: Option<u64>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl PeakSampler {
     /// Starts sampling.
     pub fn start() -> PeakSampler {
-        let samples = Arc::new(Samples::default());
         let hwm_at_start = process_peak_rss_bytes();
-        if let Some(rss) = rss_bytes() {
-            samples.see(rss);
-        }
-        let sampling = Arc::clone(&samples);
-        let thread = std::thread::Builder::new().name("peak-rss".into()).spawn(move || sampling.run()).ok();
-        PeakSampler { samples, hwm_at_start, thread }
+        PeakSampler { rss: MaxSampler::start("peak-rss", SAMPLE_EVERY, rss_bytes), hwm_at_start }
     }
 
     /// The peak since the start, in bytes; `None` without /proc.
@@ -120,22 +156,10 @@ impl PeakSampler {
                 return Some(now);
             }
         }
-        if let Some(rss) = rss_bytes() {
-            self.samples.see(rss);
-        }
-        let sampled = self.samples.largest();
+        let sampled = self.rss.largest().unwrap_or(0);
         // A reading is never above the process's peak read after it.
         let peak = hwm_now.map_or(sampled, |hwm| sampled.min(hwm));
         (peak > 0).then_some(peak)
-    }
-}
-
-impl Drop for PeakSampler {
-    fn drop(&mut self) {
-        self.samples.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -152,6 +176,25 @@ mod tests {
             page[0] = 1;
         }
         std::hint::black_box(block)
+    }
+
+    #[test]
+    fn a_max_sampler_keeps_the_largest_reading_and_reads_at_the_end() {
+        let value = Arc::new(std::sync::atomic::AtomicU64::new(5));
+        let read = Arc::clone(&value);
+        let sampler = MaxSampler::start("test", Duration::from_millis(5), move || {
+            Some(read.load(std::sync::atomic::Ordering::SeqCst))
+        });
+        value.store(40, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(30));
+        value.store(7, std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(sampler.largest(), Some(40));
+        // A sampler whose interval never came round still reads at the end.
+        let slow = MaxSampler::start("test", Duration::from_secs(3600), || Some(0));
+        assert_eq!(slow.largest(), None);
+        value.store(90, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(sampler.largest(), Some(90));
     }
 
     /// One test, so that no other test of this file allocates meanwhile.

@@ -163,6 +163,8 @@ pub struct Environment {
     pub output: PathBuf,
     /// Hide progress bars.
     pub quiet: bool,
+    /// Keep the intermediate files a later stage has consumed (`--keep-intermediate`).
+    pub keep_intermediate: bool,
 }
 
 const DEFAULT_REPORT_DATE: &str = "2017-02-02";
@@ -220,7 +222,13 @@ pub fn environment(args: &SharedArgs) -> Result<Environment, ConfigError> {
             ),
         },
     };
-    Ok(Environment { connections, work_dir: args.work_dir.clone(), output: args.output.clone(), quiet: args.quiet })
+    Ok(Environment {
+        connections,
+        work_dir: args.work_dir.clone(),
+        output: args.output.clone(),
+        quiet: args.quiet,
+        keep_intermediate: false,
+    })
 }
 
 /// Parses an optional URL flag.

@@ -33,6 +33,7 @@ pub const FLOORS: &[(&str, &[&str])] = &[
             "src/checksummed.rs",
             "src/clean.rs",
             "src/damage.rs",
+            "src/disk_full.rs",
             "src/env.rs",
             "src/failpoint.rs",
             "src/fixtures/",

@@ -24,6 +24,8 @@ mod quality;
 mod mysql_source;
 // Peak memory under --memory-budget + 48 MiB.
 mod memory;
+// Disk: intermediate files removed once consumed, the high-water, a full disk.
+mod disk;
 // Crash consistency: failpoints, kill -9, broken database connections.
 mod resume;
 // TLS to PostgreSQL and to an https vendor, with a CA made by the test.

@@ -7,7 +7,8 @@ use crate::settings;
 
 /// Runs the first stage that is not completed and every stage after it.
 pub fn execute(args: &StageArgs) -> anyhow::Result<()> {
-    let env = settings::environment(&args.shared)?;
+    let mut env = settings::environment(&args.shared)?;
+    env.keep_intermediate = args.keep_intermediate;
     let mut run = existing::open(args, env)?;
     match run.manifest().first_unfinished() {
         Some(stage) => {

@@ -13,7 +13,8 @@ use crate::settings::{self, Environment};
 /// Validates every setting, then checks what the run needs (the preflight),
 /// so that a bad one fails before any work and before the run is made.
 pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
-    let env = settings::environment(&args.shared)?;
+    let mut env = settings::environment(&args.shared)?;
+    env.keep_intermediate = args.keep_intermediate;
     if let Some(id) = &args.run_id {
         rundir::check_id(id)?;
         if rundir::run_ids(&env.work_dir)?.iter().any(|existing| existing == id) {

@@ -9,7 +9,8 @@ use crate::settings;
 
 /// Runs one stage. `extract` starts a new run when there is none (or with --new).
 pub fn execute(args: &StageArgs, stage: Stage) -> anyhow::Result<()> {
-    let env = settings::environment(&args.shared)?;
+    let mut env = settings::environment(&args.shared)?;
+    env.keep_intermediate = args.keep_intermediate;
     let new_run =
         stage == Stage::Extract && (args.new || (args.run_id.is_none() && runs::latest(&env.work_dir)?.is_none()));
     let mut run = if new_run {

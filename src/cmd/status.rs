@@ -34,6 +34,14 @@ pub(super) struct StatusView<'a> {
     counts: Counts,
     data_quality: Option<DataQuality>,
     warehouse: Warehouse<'a>,
+    /// The run directory's largest size on disk, and the stage that reached it.
+    disk_high_water: Option<DiskHighWater>,
+}
+
+#[derive(Serialize)]
+struct DiskHighWater {
+    bytes: u64,
+    stage: Stage,
 }
 
 #[derive(Serialize)]
@@ -163,6 +171,7 @@ pub(super) fn view(manifest: &Manifest, in_use: bool) -> StatusView<'_> {
             rows_replaced: loaded.map(|l| l.rows_replaced),
             distribution: loaded.and_then(|l| l.distribution.as_ref()),
         },
+        disk_high_water: manifest.disk_high_water().map(|(stage, bytes)| DiskHighWater { bytes, stage }),
     }
 }
 
@@ -196,6 +205,9 @@ fn render(view: &StatusView<'_>) -> String {
     }
     if let Some(partition) = view.warehouse.partition {
         out.push_str(&format!("warehouse: {} (partition {partition})\n", view.warehouse.table));
+    }
+    if let Some(high) = &view.disk_high_water {
+        out.push_str(&format!("disk high-water: {} ({})\n", mib(high.bytes), high.stage.name()));
     }
     match (view.next_stage, &view.resume_command) {
         (Some(stage), Some(command)) => out.push_str(&format!("next: {} ({command})\n", stage.name())),

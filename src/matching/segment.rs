@@ -18,6 +18,7 @@ use crate::budget::WRITE_BUFFER_BYTES;
 use crate::bug::Bug;
 use crate::checksummed::Checksummed;
 use crate::damage::Damaged;
+use crate::disk_full;
 use crate::rundir::{atomic, in_dir};
 
 /// A segment is closed once it holds this many bytes: small enough for
@@ -140,7 +141,10 @@ impl SegmentWriter {
             self.open = Some(self.open_segment()?);
         }
         let Some(open) = self.open.as_mut() else { return Ok(()) };
-        open.out.write_all(tuple).map_err(|source| MatchError::Io { path: open.tmp.clone(), source })?;
+        open.out.write_all(tuple).map_err(|source| {
+            let pending = (open.out.buffer().len() + tuple.len()) as u64;
+            MatchError::Io { path: open.tmp.clone(), source: disk_full::note(source, &open.tmp, pending) }
+        })?;
         open.segment.rows += 1;
         open.segment.bytes += tuple.len() as u64;
         self.rows += 1;
@@ -165,12 +169,16 @@ impl SegmentWriter {
         let Some(mut open) = self.open.take() else { return Ok(()) };
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| MatchError::Io { path, source }
+            let trailer = pgcopy::TRAILER.len() as u64;
+            move |source| MatchError::Io { source: disk_full::note(source, &path, trailer), path }
         };
         open.out.write_all(pgcopy::TRAILER).map_err(io(&open.tmp))?;
         open.segment.bytes += pgcopy::TRAILER.len() as u64;
-        let checksummed =
-            open.out.into_inner().map_err(|e| MatchError::Io { path: open.tmp.clone(), source: e.into_error() })?;
+        let checksummed = open.out.into_inner().map_err(|e| {
+            let (error, unwritten) = e.into_parts();
+            let pending = unwritten.buffer().len() as u64;
+            MatchError::Io { path: open.tmp.clone(), source: disk_full::note(error, &open.tmp, pending) }
+        })?;
         open.segment.crc32 = checksummed.crc32();
         let file = checksummed.into_inner();
         let sent = self.publish.as_ref().is_some_and(|p| p.send((file, open.tmp, open.segment.clone())).is_ok());

@@ -83,6 +83,27 @@ pub enum PipelineError {
         /// The signal.
         interrupted: crate::stop::Interrupted,
     },
+    /// A stage found no space left on the disk of the work dir; the run
+    /// continues once space is freed.
+    #[error(
+        "run {run_id} stopped in {stage}: no space left on device writing {}{}; free space on it, then continue \
+         with: vendor-match resume --run-id {run_id}",
+        path.display(),
+        needed(*bytes)
+    )]
+    DiskFull {
+        /// The run.
+        run_id: String,
+        /// The stage that failed.
+        stage: &'static str,
+        /// The file being written.
+        path: std::path::PathBuf,
+        /// Bytes that could not be written (0 when not known).
+        bytes: u64,
+        /// Why (the full disk is in this chain).
+        #[source]
+        source: Box<StageError>,
+    },
     /// A setting is missing or wrong, or there is no such run (exit 2); not
     /// `transparent`, for the same reason as [`StageError::Config`].
     #[error("{0}")]
@@ -217,5 +238,13 @@ impl From<PreflightError> for PipelineError {
         } else {
             PipelineError::Preflight(Box::new(error))
         }
+    }
+}
+
+/// What the message of [`PipelineError::DiskFull`] says of the bytes needed.
+fn needed(bytes: u64) -> String {
+    match bytes {
+        0 => String::new(),
+        bytes => format!(" (at least {} more needed)", crate::disk_full::human_bytes(bytes)),
     }
 }

@@ -20,6 +20,7 @@
 mod bars;
 mod error;
 pub mod preflight;
+mod intermediate;
 pub mod runs;
 
 use std::io::Write;
@@ -34,6 +35,7 @@ pub use error::{PipelineError, PreflightError, StageError};
 use crate::bug::Bug;
 use crate::causes;
 use crate::damage::Damaged;
+use crate::disk_full;
 use crate::extract::{self, ExtractOutput};
 use crate::load::feed::{MatchFailed, SegmentFeed};
 use crate::load::{self, LoadOutput};
@@ -47,6 +49,10 @@ use crate::report;
 use crate::rundir::{self, RunDir};
 use crate::secret::SecretUrl;
 use crate::settings::{ConfigError, Environment, RunSettings};
+
+/// How often the run directory's size on disk is read while a stage runs:
+/// reading it walks a few hundred files, so a few times a second is cheap.
+const DISK_SAMPLE_EVERY: Duration = Duration::from_millis(300);
 
 /// How a stage starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +159,7 @@ impl Run {
         self.check_ready(stage)?;
         self.begin(stage)?;
         let peak = metrics::PeakSampler::start();
+        let disk = self.disk_sampler();
         let started = Instant::now();
         let rows = match stage {
             Stage::Extract => self.extract(start),
@@ -160,6 +167,7 @@ impl Run {
             Stage::Load => self.load_alone(),
             Stage::Report => self.report(started),
         };
+        self.manifest.stage_mut(stage).disk_peak_bytes = disk.largest();
         self.end(stage, started.elapsed(), peak.peak_bytes(), rows)
     }
 
@@ -180,6 +188,7 @@ impl Run {
         load_span.in_scope(|| self.begin(Stage::Load))?;
         // One sampler for both: they run at once, so each one's peak is the process's while it ran.
         let peak = metrics::PeakSampler::start();
+        let disk = self.disk_sampler();
         let bars = MatchLoadBars::new(self.env.quiet, extracted.records());
         let feed = Arc::new(SegmentFeed::open());
         let to_load = Arc::clone(&feed);
@@ -199,6 +208,7 @@ impl Run {
             bars.records.finish_and_clear();
             // Match is complete (or failed) while the load goes on: a crash
             // from here on resumes with the load alone.
+            self.manifest.stage_mut(Stage::Match).disk_peak_bytes = disk.largest();
             let match_ended = self.end_match(matched, started.elapsed(), peak.peak_bytes());
             let (loaded, load_time) =
                 load.join().unwrap_or_else(|_| (Err(Bug::new("the load thread panicked").into()), started.elapsed()));
@@ -206,6 +216,7 @@ impl Run {
         });
         bars.bytes.finish_and_clear();
         match_ended?;
+        self.manifest.stage_mut(Stage::Load).disk_peak_bytes = disk.largest();
         let rows = self.keep_load(loaded);
         let _span = load_span.enter();
         self.end(Stage::Load, load_time, peak.peak_bytes(), rows)
@@ -321,6 +332,8 @@ impl Run {
         record.rows = None;
         record.elapsed_secs = None;
         record.peak_rss_bytes = None;
+        record.disk_peak_bytes = None;
+        record.intermediate_removed_at = None;
         record.attempts += 1;
         tracing::info!(attempt = record.attempts, "{} started", stage.name());
         self.save()
@@ -366,6 +379,7 @@ impl Run {
         }
         if result.is_ok() {
             crate::failpoint::hit("stage.completed");
+            self.remove_intermediate()?;
         }
         if stage == Stage::Report && result.is_ok() && self.print_report {
             self.print_report()?;
@@ -408,9 +422,19 @@ impl Run {
         if let Some(interrupted) = crate::stop::requested() {
             return PipelineError::Interrupted { run_id, stage: stage.name(), interrupted };
         }
+        if let Some(full) = disk_full::find(&source) {
+            let (path, bytes) = match full {
+                Ok(full) => (full.path.clone(), full.bytes),
+                // A write that did not say what it wrote: the run's directory.
+                Err(_) => (self.dir.root().to_path_buf(), 0),
+            };
+            return PipelineError::DiskFull { run_id, stage: stage.name(), path, bytes, source: Box::new(source) };
+        }
         let made_by = Damaged::find(&source).and_then(|damaged| {
             Stage::ALL.into_iter().find(|made_by| damaged.path.starts_with(self.dir.stage_dir(made_by.name())))
         });
+        // A file made of removed files is made again from the stage that made those.
+        let made_by = made_by.map(|stage| intermediate::remade_by(&self.manifest, stage));
         let source = Box::new(source);
         match made_by {
             Some(made_by) => PipelineError::Damaged { run_id, stage: stage.name(), redo: made_by.name(), source },
@@ -434,12 +458,37 @@ impl Run {
                 self.dir.id()
             )));
         }
+        intermediate::check_inputs(&self.manifest, stage)?;
         let connections = &self.env.connections;
         match stage {
             Stage::Extract => connections.vendor().and(connections.source()).map(|_| ()),
             Stage::Load => connections.warehouse().map(|_| ()),
             _ => Ok(()),
         }
+    }
+
+    /// Samples the run directory's size on disk until dropped.
+    fn disk_sampler(&self) -> metrics::MaxSampler {
+        let root = self.dir.root().to_path_buf();
+        metrics::MaxSampler::start("disk-peak", DISK_SAMPLE_EVERY, move || rundir::disk_usage(&root).ok())
+    }
+
+    /// Removes the intermediate files whose reading stage is recorded
+    /// completed, unless `--keep-intermediate` ([`intermediate`]): marked
+    /// removed in the saved manifest first, then removed. A file that can't
+    /// be removed is a warning: the run's data is complete.
+    fn remove_intermediate(&mut self) -> Result<(), PipelineError> {
+        if self.env.keep_intermediate {
+            return Ok(());
+        }
+        let (marked, files) = intermediate::mark_removable(&mut self.manifest);
+        if marked {
+            self.save()?;
+        }
+        if let Err((path, error)) = intermediate::remove(&files) {
+            eprintln!("warning: {} could not be removed: {}", path.display(), causes::one_line(&error));
+        }
+        Ok(())
     }
 
     fn save(&self) -> Result<(), PipelineError> {

@@ -241,6 +241,9 @@ fn stage_table(out: &mut String, manifest: &Manifest) {
             record.peak_rss_bytes.map_or("-".into(), mib)
         );
     }
+    if let Some((stage, bytes)) = manifest.disk_high_water() {
+        let _ = writeln!(out, "Disk high-water: {} ({})", mib(bytes), stage.name());
+    }
 }
 
 #[cfg(test)]
@@ -266,5 +269,15 @@ pub(crate) mod tests {
         assert_eq!(lines[4], "SQL DDL:");
         assert_eq!(lines[5], "CREATE TABLE t ();");
         assert!(text.contains("phi coefficient"));
+        assert!(!text.contains("Disk high-water"), "no stage measured yet");
+    }
+
+    #[test]
+    fn the_disk_high_water_names_its_stage() {
+        let mut manifest = Manifest::example("r1");
+        manifest.extract.disk_peak_bytes = Some(3 << 20);
+        manifest.matching.disk_peak_bytes = Some(5 << 20);
+        let text = render(&manifest, Duration::from_secs(1), "", "", None);
+        assert!(text.contains("\nDisk high-water: 5.0 MiB (match)\n"), "{text}");
     }
 }

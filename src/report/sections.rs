@@ -169,13 +169,14 @@ fn stage_times(out: &mut String, manifest: &Manifest) {
     let series = [Series::new("time", NEUTRAL, values)];
     let chart =
         charts::bars(&Bars { categories: &categories, series: &series, scale: Scale::Seconds, horizontal: true });
-    let mut rows = vec![strings(["stage", "time", "rows", "peak RSS"])];
+    let mut rows = vec![strings(["stage", "time", "rows", "peak RSS", "disk peak"])];
     for (stage, record) in stages.iter().zip(&records) {
         rows.push(vec![
             stage.name().to_string(),
             record.elapsed_secs.map_or("-".into(), |s| format!("{s:.2} s")),
             record.rows.map_or("-".into(), count),
             record.peak_rss_bytes.map_or("-".into(), mib),
+            record.disk_peak_bytes.map_or("-".into(), mib),
         ]);
     }
     let caption = "Stage times (match and load run side by side)";

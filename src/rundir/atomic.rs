@@ -33,9 +33,10 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Like [`write`], calling `before_rename` once the temp file is durable.
 pub fn write_with(path: &Path, bytes: &[u8], before_rename: impl FnOnce()) -> io::Result<()> {
     let tmp = tmp_path(path);
-    let mut file = create_private(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
+    let full = |error| crate::disk_full::note(error, &tmp, bytes.len() as u64);
+    let mut file = create_private(&tmp).map_err(full)?;
+    file.write_all(bytes).map_err(full)?;
+    file.sync_all().map_err(full)?;
     before_rename();
     publish(file, &tmp, path)
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::damage::Damaged;
+use crate::disk_full;
 use crate::model::Side;
 
 /// What the rejects files are called in errors.
@@ -114,7 +115,10 @@ impl RejectWriter {
         let mut line =
             serde_json::to_vec(reject).map_err(|e| RejectsError::Io { path: self.path.clone(), source: e.into() })?;
         line.push(b'\n');
-        self.out.write_all(&line).map_err(io(&self.path))?;
+        self.out.write_all(&line).map_err(|source| {
+            let pending = (self.out.buffer().len() + line.len()) as u64;
+            RejectsError::Io { path: self.path.clone(), source: disk_full::note(source, &self.path, pending) }
+        })?;
         self.bytes += line.len() as u64;
         self.crc.update(&line);
         Ok(())
@@ -138,7 +142,7 @@ impl RejectWriter {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> RejectsError + '_ {
-    move |source| RejectsError::Io { path: path.to_path_buf(), source }
+    move |source| RejectsError::Io { path: path.to_path_buf(), source: disk_full::note(source, path, 0) }
 }
 
 /// Reads the first `mark.bytes` of `file` and checks them against `mark`;

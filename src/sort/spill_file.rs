@@ -15,6 +15,7 @@ use super::error::SortError;
 use crate::budget::{SPILL_READ_BUFFER_BYTES, WRITE_BUFFER_BYTES};
 use crate::checksummed::Checksummed;
 use crate::damage::Damaged;
+use crate::disk_full;
 use crate::record::{header_lengths, Record, HEADER_BYTES};
 use crate::rundir::{atomic, in_dir};
 
@@ -78,7 +79,11 @@ impl SpillWriter {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), SortError> {
-        self.out.write_all(bytes).map_err(|source| SortError::Io { path: self.tmp.clone(), source })
+        self.out.write_all(bytes).map_err(|source| {
+            // What the buffer could not hand on, and these bytes, are the least the disk needs.
+            let pending = (self.out.buffer().len() + bytes.len()) as u64;
+            SortError::Io { path: self.tmp.clone(), source: disk_full::note(source, &self.tmp, pending) }
+        })
     }
 
     /// Appends one encoded record (records must come in sorted order).
@@ -106,10 +111,13 @@ impl SpillWriter {
         self.write(&trailer)?;
         let io = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| SortError::Io { path, source }
+            move |source| SortError::Io { source: disk_full::note(source, &path, CRC_BYTES), path }
         };
-        let checksummed =
-            self.out.into_inner().map_err(|e| SortError::Io { path: self.tmp.clone(), source: e.into_error() })?;
+        let checksummed = self.out.into_inner().map_err(|e| {
+            let (error, unwritten) = e.into_parts();
+            let pending = unwritten.buffer().len() as u64;
+            SortError::Io { path: self.tmp.clone(), source: disk_full::note(error, &self.tmp, pending) }
+        })?;
         let crc32 = checksummed.crc32();
         let mut file = checksummed.into_inner();
         file.write_all(&crc32.to_le_bytes()).map_err(io(&self.tmp))?;
