@@ -206,9 +206,15 @@ fn a_disk_that_fills_mid_run_is_named_with_the_space_needed_and_resume_finishes_
     let date = "2017-02-03";
     let rows = || warehouse_rows(&f.db, TABLE, date);
     let env = TestEnv::new();
-    // Half of that: the disk fills while extract or match writes its files.
-    let disk = Tmpfs::mount(&env.work_dir(), high / 2);
-    let output = f.run(&env, &["run", "--report-date", date]);
+    // Room for the preflight's estimate; once the extract has started, the
+    // disk is filled down to half of the run's need (as another process
+    // might fill it): it fills while extract or match writes its files.
+    let disk = Tmpfs::mount(&env.work_dir(), 64 << 20);
+    let mut command = f.command(&env, &["run", "--report-date", date]);
+    let mut running = Watched::spawn(command.env("VENDOR_MATCH_FAILPOINT", "extract.vendor.page=1:pause=2000"));
+    running.wait_for("failpoint extract.vendor.page: pausing");
+    fill_leaving(&env.work_dir().join(".filler"), high / 2);
+    let output = running.finish();
     assert_exit(&output, 1);
     assert_one_error_line(&output);
     let err = stderr(&output);

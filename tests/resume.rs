@@ -237,23 +237,6 @@ fn rejects_recorded_before_a_crash_are_kept_by_the_resume() {
     assert!(ids.contains(&serde_json::json!(114)), "{rejects}");
 }
 
-/// Writes `path` until its disk is full, then gives `left` bytes back.
-fn fill_leaving(path: &std::path::Path, left: u64) {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path).unwrap();
-    let chunk = vec![0u8; 64 << 10];
-    let mut written = 0u64;
-    loop {
-        match file.write(&chunk) {
-            Ok(0) => break,
-            Ok(n) => written += n as u64,
-            Err(e) if e.raw_os_error() == Some(28) => break,
-            Err(e) => panic!("filling {}: {e}", path.display()),
-        }
-    }
-    file.set_len(written.saturating_sub(left)).unwrap();
-}
-
 /// A tmpfs of `size` mounted on `dir` (made first) while it lives: a disk
 /// that fills. Mounting needs root, as CI runs the tests.
 struct SmallDisk(PathBuf);

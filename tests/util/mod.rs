@@ -434,3 +434,20 @@ pub fn requests_served(server: &Server) -> u64 {
     let body = reqwest::blocking::get(stats).unwrap().text().unwrap();
     serde_json::from_str::<serde_json::Value>(&body).unwrap()["requests"].as_u64().unwrap()
 }
+
+/// Writes `path` until its disk is full, then gives `left` bytes back.
+pub fn fill_leaving(path: &std::path::Path, left: u64) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    let mut written = 0u64;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => written += n as u64,
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
+    file.set_len(written.saturating_sub(left)).unwrap();
+}
