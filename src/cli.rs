@@ -62,12 +62,13 @@ pub enum Command {
     /// Print a run's intermediate file as CSV: a sorted run of extract
     /// (extract/*.spill) or a row segment of match (match/rows-*.pgcopy).
     ///
-    /// The first line names the fields. The file's kind is told by its first
-    /// bytes. The file is checked as it is read (its own checksum and, when
-    /// the run's manifest lists it, the length and CRC recorded there); if it
-    /// is damaged, the rows read before the damage are printed, then one
-    /// `error:` line names the file and what is wrong (exit 1). Reads the file
-    /// only; connects to nothing.
+    /// The first line names the fields; NULL is an empty field. The file's
+    /// kind is told by its first bytes. The file is checked as it is read
+    /// (its own checksum and, when the run's manifest lists it, the length
+    /// and CRC recorded there); if it is damaged, the rows read before the
+    /// damage are printed, then one `error:` line names the file and what is
+    /// wrong (exit 1). Reads the file and its run's manifest; connects to
+    /// nothing.
     Inspect(InspectArgs),
     /// List the runs of the work dir, newest first: id, report date, state,
     /// age and size on disk.
