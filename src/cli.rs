@@ -60,6 +60,45 @@ pub enum Command {
     /// Synthetic data for demos, tests and benchmarks.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// Print a run's intermediate file as CSV: a sorted run of extract
+    /// (extract/*.spill) or a row segment of match (match/rows-*.pgcopy).
+    ///
+    /// The first line names the fields; NULL is an empty field. The file's
+    /// kind is told by its first bytes. The file is checked as it is read
+    /// (its own checksum and, when the run's manifest lists it, the length
+    /// and CRC recorded there); if it is damaged, the rows read before the
+    /// damage are printed, then one `error:` line names the file and what is
+    /// wrong (exit 1). Reads the file and its run's manifest; connects to
+    /// nothing.
+    Inspect(InspectArgs),
+    /// List the runs of the work dir, newest first: id, report date, state,
+    /// age and size on disk.
+    ///
+    /// The state is running (a process holds the run now), completed,
+    /// failed or interrupted (`vendor-match resume` continues those two),
+    /// or unreadable (its manifest can't be read). Reads only.
+    Runs(RunsArgs),
+    /// Remove old runs' directories from the work dir to free disk space.
+    ///
+    /// --keep N keeps the N newest runs (by creation time) and removes the
+    /// rest; --older-than DAYS removes runs created more than DAYS days ago.
+    /// Given both, a run is removed only when both select it (older than
+    /// DAYS and not among the N newest). A run a process is working on is
+    /// never removed: it is skipped with a line saying so. Only run
+    /// directories (holding a manifest.json) are removed; a removed run can't
+    /// be resumed or reported again. Prints one line per run removed and the
+    /// bytes freed.
+    Gc(GcArgs),
+    /// Print the shell completion script for SHELL on stdout.
+    ///
+    /// E.g. `vendor-match completions bash > ~/.local/share/bash-completion/completions/vendor-match`
+    /// (see the README for zsh and fish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) of vendor-match on stdout, or write one
+    /// page per command into --out DIR.
+    ///
+    /// E.g. `vendor-match man | man -l -`, or `vendor-match man --out ~/.local/share/man/man1`.
+    Man(ManArgs),
 }
 
 /// `fixtures generate | serve`.
@@ -228,4 +267,58 @@ pub struct StatusArgs {
     /// Exit 1 unless the run completed (for a scheduler's sensor).
     #[arg(long)]
     pub check: bool,
+}
+
+/// Options of `inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// The file: <work-dir>/<run-id>/extract/*.spill or <work-dir>/<run-id>/match/rows-*.pgcopy.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+}
+
+/// Options of `runs`.
+#[derive(Debug, Clone, Args)]
+pub struct RunsArgs {
+    /// Directory holding one sub-directory per run.
+    #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
+    pub work_dir: PathBuf,
+    /// Print the list as one JSON document (sizes in bytes, ages in seconds).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `gc`.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("rule").required(true).multiple(true).args(["keep", "older_than"])))]
+pub struct GcArgs {
+    /// Keep the N newest runs, remove the older ones.
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Remove runs created more than DAYS days ago.
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<u32>,
+    /// Directory holding one sub-directory per run.
+    #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
+    pub work_dir: PathBuf,
+    /// Print what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Options of `completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// Options of `man`.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write vendor-match.1 and one page per command (vendor-match-run.1, ...)
+    /// into this directory instead of printing the top page.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }

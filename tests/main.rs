@@ -8,6 +8,8 @@ mod util;
 mod citus;
 // Exit codes, one `error:` line, help texts, passwords never shown.
 mod cli;
+// inspect (intermediate files as CSV), runs and gc, completions and man pages.
+mod commands;
 // Connection URLs reach the server with their meaning unchanged.
 mod connections;
 // Damaged run files: the exact rows or an error naming the file.

@@ -1,9 +1,14 @@
 //! Dispatch: one arm per command, nothing else.
 
+mod completions;
 mod existing;
 mod fixtures;
+mod gc;
+mod inspect;
+mod man;
 mod resume;
 mod run;
+mod runs;
 mod stage;
 mod status;
 
@@ -33,5 +38,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Resume(args) => resume::execute(&args),
         Command::Status(args) => status::execute(&args),
         Command::Fixtures(command) => fixtures::execute(command),
+        Command::Inspect(args) => inspect::execute(&args),
+        Command::Runs(args) => runs::execute(&args),
+        Command::Gc(args) => gc::execute(&args),
+        Command::Completions(args) => completions::execute(&args),
+        Command::Man(args) => man::execute(&args),
     }
 }

@@ -16,6 +16,18 @@ pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// A field count of -1 ends the stream.
 pub const TRAILER: &[u8] = &[0xff, 0xff];
 
+/// Bytes of the whole tuple at the start of `bytes` (its field count and
+/// its fields); `None` when `bytes` do not start with a whole tuple of the
+/// table's columns (cut short, or not one).
+pub fn tuple_len(bytes: &[u8]) -> Option<usize> {
+    let count = i16::from_be_bytes(bytes.get(..2)?.try_into().ok()?);
+    if usize::try_from(count).ok()? != COLUMN_COUNT {
+        return None;
+    }
+    let fields = field::split::<COLUMN_COUNT>(bytes.get(2..)?).ok()?;
+    Some(2 + fields.iter().map(|f| f.len()).sum::<usize>())
+}
+
 /// One tuple (as the match stage writes it) as a JSON object in column
 /// order; `None` if it is not a whole tuple of the table's columns.
 pub fn tuple_to_json(tuple: &[u8]) -> Option<Value> {
@@ -83,5 +95,10 @@ mod tests {
         assert_eq!(json["internal_firstname_raw"], " Zoë ");
         assert_eq!(json["vendor_practice_location_raw"], "Clinic");
         assert_eq!(tuple_to_json(&tuple[..tuple.len() - 1]), None);
+        let mut two = tuple.clone();
+        two.extend_from_slice(&tuple);
+        assert_eq!(tuple_len(&two), Some(tuple.len()));
+        assert_eq!(tuple_len(&tuple[..tuple.len() - 1]), None);
+        assert_eq!(tuple_len(TRAILER), None);
     }
 }

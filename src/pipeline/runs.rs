@@ -27,24 +27,69 @@ pub fn chosen(work_dir: &Path, id: Option<&str>) -> Result<String, PipelineError
 /// else by its directory's creation time; if it is the latest, that is an
 /// error naming it, never a reason to act on an older run.
 pub fn latest(work_dir: &Path) -> Result<Option<String>, PipelineError> {
+    match all(work_dir)?.into_iter().next() {
+        None => Ok(None),
+        Some(Listed { id, manifest: Ok(_), .. }) => Ok(Some(id)),
+        Some(Listed { id, manifest: Err(source), .. }) => Err(PipelineError::LatestUnreadable { run_id: id, source }),
+    }
+}
+
+/// One run of a work dir, as [`all`] lists it.
+#[derive(Debug)]
+pub struct Listed {
+    /// The run id.
+    pub id: String,
+    /// When it was created: its manifest's time, or for a run whose manifest
+    /// can't be read, the time in its generated id or its directory's.
+    pub created_at: DateTime<Utc>,
+    /// Its manifest, or why it can't be read.
+    pub manifest: Result<Manifest, ManifestError>,
+}
+
+/// Every run of `work_dir` (directories holding a manifest), newest first:
+/// the order [`latest`] goes by.
+pub fn all(work_dir: &Path) -> Result<Vec<Listed>, PipelineError> {
     let mut runs = Vec::new();
     for id in rundir::run_ids(work_dir)? {
         let dir = work_dir.join(&id);
-        match Manifest::load(&dir.join(rundir::MANIFEST)) {
-            Ok(manifest) => runs.push((manifest.created_at, id, None)),
-            Err(error) => runs.push((unreadable_run_created(&id, &dir), id, Some(error))),
-        }
+        let manifest = Manifest::load(&dir.join(rundir::MANIFEST));
+        let created_at = match &manifest {
+            Ok(manifest) => manifest.created_at,
+            Err(_) => unreadable_run_created(&id, &dir),
+        };
+        runs.push(Listed { id, created_at, manifest });
     }
     // By the second (generated ids hold no finer time), an unreadable run
     // winning a tie: never passed over for a readable one of the same
     // moment; then by the exact time, then the id.
-    let order = |run: &(DateTime<Utc>, String, Option<ManifestError>)| {
-        (run.0.timestamp(), run.2.is_some(), run.0, run.1.clone())
-    };
-    match runs.into_iter().max_by_key(order) {
-        None => Ok(None),
-        Some((_, id, None)) => Ok(Some(id)),
-        Some((_, id, Some(source))) => Err(PipelineError::LatestUnreadable { run_id: id, source }),
+    runs.sort_by_cached_key(|run| {
+        std::cmp::Reverse((run.created_at.timestamp(), run.manifest.is_err(), run.created_at, run.id.clone()))
+    });
+    Ok(runs)
+}
+
+/// Which runs `gc` removes: those past the `keep` newest, or created more
+/// than `older_than` ago; given both, only the runs both select (a run is
+/// kept when either rule keeps it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// How many of the newest runs are kept.
+    pub keep: Option<usize>,
+    /// Runs created longer ago than this are removed.
+    pub older_than: Option<chrono::Duration>,
+}
+
+impl Retention {
+    /// Whether the run at `position` in the list of [`all`] (0 is the
+    /// newest), created at `created_at`, is to be removed at `now`. With no
+    /// rule given, nothing is.
+    pub fn removes(&self, position: usize, created_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        if self.keep.is_none() && self.older_than.is_none() {
+            return false;
+        }
+        let past_kept = self.keep.is_none_or(|keep| position >= keep);
+        let old = self.older_than.is_none_or(|age| now.signed_duration_since(created_at) > age);
+        past_kept && old
     }
 }
 
@@ -82,6 +127,42 @@ mod tests {
         save(work.path(), "b-named", "2017-01-01T00:00:00Z");
         save(work.path(), "a-named", "2017-01-02T00:00:00Z");
         assert_eq!(latest(work.path()).unwrap().as_deref(), Some("a-named"));
+    }
+
+    #[test]
+    fn all_runs_are_listed_newest_first_an_unreadable_one_by_its_id() {
+        let work = tempfile::tempdir().unwrap();
+        save(work.path(), "b-named", "2017-01-01T00:00:00Z");
+        save(work.path(), "a-named", "2017-01-03T00:00:00Z");
+        let broken = save(work.path(), "20170102T000000Z-0001", "2017-01-02T00:00:00Z");
+        std::fs::write(broken, "{").unwrap();
+        std::fs::create_dir(work.path().join("not-a-run")).unwrap();
+        let listed = all(work.path()).unwrap();
+        let ids: Vec<&str> = listed.iter().map(|run| run.id.as_str()).collect();
+        assert_eq!(ids, ["a-named", "20170102T000000Z-0001", "b-named"]);
+        assert!(listed[1].manifest.is_err() && listed[0].manifest.is_ok());
+        assert_eq!(listed[1].created_at, "2017-01-02T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_or_the_young_and_with_both_removes_what_both_select() {
+        let now: DateTime<Utc> = "2017-02-10T00:00:00Z".parse().unwrap();
+        let days_ago = |days: i64| now - chrono::Duration::days(days);
+        // Newest first, as `all` lists them: 0, 1, 5 and 9 days old.
+        let runs = [days_ago(0), days_ago(1), days_ago(5), days_ago(9)];
+        let removed = |retention: Retention| -> Vec<usize> {
+            (0..runs.len()).filter(|&i| retention.removes(i, runs[i], now)).collect()
+        };
+        assert_eq!(removed(Retention { keep: Some(1), older_than: None }), [1, 2, 3]);
+        assert_eq!(removed(Retention { keep: Some(0), older_than: None }), [0, 1, 2, 3]);
+        assert_eq!(removed(Retention { keep: Some(9), older_than: None }), Vec::<usize>::new());
+        let older_than = Some(chrono::Duration::days(4));
+        assert_eq!(removed(Retention { keep: None, older_than }), [2, 3]);
+        assert_eq!(removed(Retention { keep: Some(3), older_than }), [3]);
+        assert_eq!(removed(Retention { keep: Some(1), older_than }), [2, 3]);
+        // Exactly DAYS old is not more than DAYS.
+        assert_eq!(removed(Retention { keep: None, older_than: Some(chrono::Duration::days(5)) }), [3]);
+        assert_eq!(removed(Retention::default()), Vec::<usize>::new());
     }
 
     #[test]

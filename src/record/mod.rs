@@ -108,6 +108,17 @@ pub fn push_id(out: &mut Vec<u8>, id: i64) {
     out.extend_from_slice(&((id as u64) ^ (1 << 63)).to_be_bytes());
 }
 
+/// The id [`push_id`] wrote as the first 8 bytes of `bytes`.
+pub fn read_id(bytes: &[u8]) -> Option<i64> {
+    let bits = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    Some((bits ^ (1 << 63)) as i64)
+}
+
+/// The id at the end of a key sort key (our records: [`finish_key_sort`]).
+pub fn id_of_key_sort(sort: &[u8]) -> Option<i64> {
+    read_id(sort.get(sort.len().checked_sub(8)?..)?)
+}
+
 /// Bytes of the key's hash at the front of a key sort key.
 const HASH_BYTES: usize = 8;
 
@@ -175,6 +186,17 @@ pub mod internal {
     pub const LAST_ACTIVE: usize = 7;
     /// Number of fields.
     pub const FIELDS: usize = 8;
+    /// The fields' names, in payload order (`vendor-match inspect` shows them).
+    pub const NAMES: [&str; FIELDS] = [
+        "id",
+        "firstname",
+        "lastname",
+        "specialty",
+        "location",
+        "classification",
+        "platform_registered_on",
+        "last_active_date",
+    ];
 }
 
 /// Payload layout of one vendor user: binary COPY fields in this order.
@@ -195,6 +217,16 @@ pub mod vendor {
     pub const LAST_ACTIVE: usize = 6;
     /// Number of fields.
     pub const FIELDS: usize = 7;
+    /// The fields' names, in payload order (`vendor-match inspect` shows them).
+    pub const NAMES: [&str; FIELDS] = [
+        "id",
+        "firstname",
+        "lastname",
+        "specialty",
+        "practice_location",
+        "user_type_classification",
+        "last_active_date",
+    ];
 }
 
 /// Vendor sort keys, and the id entries that find the copies of an id.
@@ -224,6 +256,15 @@ pub mod vendor_key {
     /// The id part of an id entry's sort key: copies of an id share it.
     pub fn id_bytes(entry_sort: &[u8]) -> &[u8] {
         &entry_sort[..entry_sort.len().min(8)]
+    }
+
+    /// The (id, page, position) at the end of a vendor key sort key, or
+    /// filling an id entry's sort key: what [`finish`] appended.
+    pub fn id_page_position(sort: &[u8]) -> Option<(i64, u32, u32)> {
+        let tail = sort.get(sort.len().checked_sub(ID_PAGE_POSITION)?..)?;
+        let page = u32::from_be_bytes(tail[8..12].try_into().ok()?);
+        let position = u32::from_be_bytes(tail[12..16].try_into().ok()?);
+        Some((super::read_id(tail)?, page, position))
     }
 }
 
@@ -277,6 +318,22 @@ mod tests {
         let ids_of_a: Vec<&Vec<u8>> = keys.iter().filter(|k| match_key_of(k) == b"a").collect();
         assert!(ids_of_a.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(match_key_of(&key_sort("a|b\\c", 3)), b"a|b\\c");
+    }
+
+    #[test]
+    fn ids_pages_and_positions_read_back_from_sort_keys() {
+        for id in [i64::MIN, -3, 0, 7, i64::MAX] {
+            assert_eq!(id_of_key_sort(&key_sort("a|b", id)), Some(id));
+            let mut sort = Vec::new();
+            start_key_sort(&mut sort);
+            sort.extend_from_slice(b"a|b");
+            vendor_key::finish(&mut sort, id, 12, 99);
+            assert_eq!(match_key_of(&sort), b"a|b");
+            assert_eq!(vendor_key::id_page_position(&sort), Some((id, 12, 99)));
+            assert_eq!(vendor_key::id_page_position(vendor_key::id_entry(&sort).sort), Some((id, 12, 99)));
+        }
+        assert_eq!(id_of_key_sort(b"short"), None);
+        assert_eq!(vendor_key::id_page_position(&[0; 15]), None);
     }
 
     #[test]

@@ -137,6 +137,21 @@ impl RunDir {
         })
     }
 
+    /// Removes the run's directory and everything in it, holding the run's
+    /// lock throughout; `Ok(false)`, removing nothing, when another process
+    /// holds it. The manifest goes first: a removal cut short leaves a
+    /// directory that is no longer taken for a run.
+    pub fn remove(&self) -> Result<bool, RunDirError> {
+        let Some(_lock) = self.try_lock()? else { return Ok(false) };
+        let error = |source| RunDirError::Run { path: self.root.clone(), source };
+        match std::fs::remove_file(self.manifest()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(error(e)),
+            _ => {}
+        }
+        std::fs::remove_dir_all(&self.root).map_err(error)?;
+        Ok(true)
+    }
+
     /// Whether a process holds the run's lock now. Probed read-only with a
     /// shared lock, released at once: it works on a run this user may only
     /// read, and never stands in the way of a process taking the run.
@@ -272,6 +287,24 @@ mod create_tests {
         let used = disk_usage(work.path()).unwrap();
         assert!(used >= empty + 100_000, "{empty} -> {used}");
         assert_eq!(disk_usage(&work.path().join("none")).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_run_is_removed_unless_another_holds_its_lock() {
+        let work = tempfile::tempdir().unwrap();
+        let run = RunDir::create(work.path(), Some("r1")).unwrap();
+        std::fs::write(run.manifest(), "{}").unwrap();
+        std::fs::create_dir(run.stage_dir("extract")).unwrap();
+        std::fs::write(run.stage_dir("extract").join("a.spill"), "x").unwrap();
+        // A lock held through another open file description, as another process holds it.
+        let held = std::fs::File::create(run.root().join("lock")).unwrap();
+        held.try_lock().unwrap();
+        assert!(!run.remove().unwrap());
+        assert!(run.manifest().exists() && run.stage_dir("extract").join("a.spill").exists());
+        drop(held);
+        assert!(run.remove().unwrap());
+        assert!(!work.path().join("r1").exists());
+        assert!(work.path().exists());
     }
 
     #[test]

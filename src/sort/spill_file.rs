@@ -19,7 +19,8 @@ use crate::disk_full;
 use crate::record::{header_lengths, Record, HEADER_BYTES};
 use crate::rundir::{atomic, in_dir};
 
-const MAGIC: &[u8; 5] = b"vmspl";
+/// The first bytes of every spill file.
+pub const MAGIC: &[u8; 5] = b"vmspl";
 const VERSION: u8 = 2;
 const TRAILER_MARK: [u8; HEADER_BYTES] = [0xff; HEADER_BYTES];
 /// Largest sort key or payload a spill file may hold: far above any real
@@ -137,9 +138,12 @@ pub fn verify(file: &SpillFile) -> Result<(), SortError> {
 
 /// Streams the encoded records of one spill file, checking its header and trailer.
 pub struct SpillReader {
-    /// The file as recorded when it was written.
-    expected: SpillFile,
+    /// The file as recorded when it was written; `None` when there is no
+    /// record of it to check against (`vendor-match inspect`).
+    expected: Option<SpillFile>,
     path: PathBuf,
+    /// What the header says the records are (`vendor`, `internal`, ...).
+    kind: String,
     input: BufReader<Checksummed<File>>,
     /// Bytes of the file not read yet: a damaged length is caught before
     /// anything is allocated for it.
@@ -152,14 +156,24 @@ impl SpillReader {
     /// Opens `file` and checks its header; its end is checked against the
     /// record count and CRC recorded in `file`.
     pub fn open(file: &SpillFile) -> Result<SpillReader, SortError> {
-        let path = file.path.as_path();
+        SpillReader::open_at(&file.path, Some(file.clone()))
+    }
+
+    /// Opens the spill file at `path` with no record of it: it is checked
+    /// against its own trailer (record count and CRC) only.
+    pub fn open_unrecorded(path: &Path) -> Result<SpillReader, SortError> {
+        SpillReader::open_at(path, None)
+    }
+
+    fn open_at(path: &Path, expected: Option<SpillFile>) -> Result<SpillReader, SortError> {
         let io = |source| SortError::Io { path: path.to_path_buf(), source };
         let input = File::open(path).map_err(io)?;
         let unread = input.metadata().map_err(io)?.len();
         let checksummed = Checksummed::reading(input, unread.saturating_sub(CRC_BYTES));
         let mut reader = SpillReader {
-            expected: file.clone(),
+            expected,
             path: path.to_path_buf(),
+            kind: String::new(),
             input: BufReader::with_capacity(SPILL_READ_BUFFER_BYTES, checksummed),
             unread,
             records: 0,
@@ -174,12 +188,18 @@ impl SpillReader {
         if !reader.read_full(&mut kind)? && !kind.is_empty() {
             return Err(reader.corrupt("truncated header".into()));
         }
+        reader.kind = String::from_utf8_lossy(&kind).into_owned();
         Ok(reader)
     }
 
     /// The file read.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The kind of records its header names (the sorter's kind: `vendor`, `internal`, ...).
+    pub fn kind(&self) -> &str {
+        &self.kind
     }
 
     /// Reads exactly `buf.len()` bytes; `false` at a clean end of file
@@ -248,13 +268,14 @@ impl SpillReader {
         if self.read_full(&mut [0u8; 1])? {
             return Err(self.corrupt("data after the trailer".into()));
         }
-        let SpillFile { records, crc32, .. } = self.expected;
-        if (count, crc) != (records, crc32) {
-            let reason = format!(
-                "it is not the file recorded: it holds {count} records (CRC {crc:08x}), \
-                 the run recorded {records} records (CRC {crc32:08x}) under this name"
-            );
-            return Err(self.corrupt(reason));
+        if let Some(SpillFile { records, crc32, .. }) = self.expected {
+            if (count, crc) != (records, crc32) {
+                let reason = format!(
+                    "it is not the file recorded: it holds {count} records (CRC {crc:08x}), \
+                     the run recorded {records} records (CRC {crc32:08x}) under this name"
+                );
+                return Err(self.corrupt(reason));
+            }
         }
         self.done = true;
         Ok(())
@@ -343,6 +364,32 @@ mod tests {
         std::fs::write(&file.path, &bytes).unwrap();
         let err = read_all(&file).unwrap_err().to_string();
         assert!(err.contains("impossible length"), "{err}");
+    }
+
+    #[test]
+    fn an_unrecorded_file_is_checked_against_its_own_trailer_and_names_its_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write_spill(dir.path(), 5);
+        let mut reader = SpillReader::open_unrecorded(&file.path).unwrap();
+        assert_eq!(reader.kind(), "internal");
+        let mut record = Vec::new();
+        let mut read = 0;
+        while reader.next_into(&mut record).unwrap() {
+            read += 1;
+        }
+        assert_eq!(read, 5);
+        let mut bytes = std::fs::read(&file.path).unwrap();
+        bytes[20] ^= 1;
+        std::fs::write(&file.path, &bytes).unwrap();
+        let mut reader = SpillReader::open_unrecorded(&file.path).unwrap();
+        let error = loop {
+            match reader.next_into(&mut record) {
+                Ok(true) => {}
+                Ok(false) => panic!("a changed byte read as a sound file"),
+                Err(error) => break error,
+            }
+        };
+        assert!(matches!(error, SortError::Damaged(_)), "{error:?}");
     }
 
     #[test]
