@@ -108,6 +108,8 @@ impl Run {
     /// Runs `first` (continuing it from its checkpoint when `start` says so)
     /// and every stage after it, match and load side by side.
     pub fn run_from(&mut self, first: Stage, start: Start) -> Result<(), PipelineError> {
+        // Every connection the stages ahead need, all named at once if missing.
+        self.env.connections.require(Stage::ALL.into_iter().filter(|s| *s >= first))?;
         let mut stages = Stage::ALL.into_iter().filter(|s| *s >= first).peekable();
         let mut start = start;
         while let Some(stage) = stages.next() {
@@ -205,7 +207,7 @@ impl Run {
     fn load_alone(&mut self) -> Result<u64, StageError> {
         let matched = self.match_output()?;
         let feed = SegmentFeed::finished(matched.segments.clone(), matched.rows, matched.stats.clone());
-        let bar = progress::bar(self.env.quiet, "load", matched.bytes(), "bytes");
+        let bar = progress::bytes_bar(self.env.quiet, "load", matched.bytes());
         let loaded =
             load_rows(&self.manifest.run_id, &self.manifest.settings, self.env.connections.warehouse()?, &feed, &bar);
         bar.finish_and_clear();
@@ -358,12 +360,7 @@ impl Run {
                 self.dir.id()
             )));
         }
-        let connections = &self.env.connections;
-        match stage {
-            Stage::Extract => connections.vendor().and(connections.source()).map(|_| ()),
-            Stage::Load => connections.warehouse().map(|_| ()),
-            _ => Ok(()),
-        }
+        self.env.connections.require([stage])
     }
 
     fn save(&self) -> Result<(), PipelineError> {
