@@ -239,6 +239,23 @@ fn issue_10_every_missing_connection_is_named_in_one_error() {
     assert!(!env.work_dir().exists(), "no run is made without its connections");
 }
 
+// See: issue 10, item 8: `resume` names the connections of the stages it still has to run.
+#[test]
+fn issue_10_resume_names_the_missing_connections_of_the_stages_ahead() {
+    let db = seeded_db("resumeconn");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let url = db.url();
+    let extract = ["extract", "-q", "--max-reject-ratio", "0.5", "--vendor-url", &server.url, "--source-url", &url];
+    assert_exit(&env.run(&extract), 0);
+    let output = env.run(&["resume"]);
+    assert_exit(&output, 2);
+    assert_eq!(stderr(&output), "error: missing --warehouse-url (or WAREHOUSE_DATABASE_URL)\n");
+    let status = status_json(&env);
+    assert_eq!(status["next_stage"], "match", "nothing ran: {status}");
+    assert_eq!(status["stages"][1]["attempts"], 0, "{status}");
+}
+
 // See: issue 10, item 8 (`--version` had no commit).
 #[test]
 fn issue_10_version_names_the_commit() {
