@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::env;
 use crate::fixtures::{GenerateArgs, ServeArgs};
@@ -17,11 +17,59 @@ use crate::fixtures::{GenerateArgs, ServeArgs};
 /// followed by `report`. Every option can also be set by the environment
 /// variable shown with it.
 #[derive(Debug, Parser)]
-#[command(name = "vendor-match", version, propagate_version = true, max_term_width = 100)]
+#[command(name = "vendor-match", version = VERSION, propagate_version = true, max_term_width = 100)]
 pub struct Cli {
+    /// Log detail and format, for every command.
+    #[command(flatten)]
+    pub logging: Logging,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// What `--version` prints after the name: the version and the git commit built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("VENDOR_MATCH_COMMIT"), ")");
+
+/// How much is logged, and how: options of every command, given before or after it.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Output")]
+pub struct Logging {
+    /// More log detail: -v adds debug lines, -vv trace lines.
+    #[arg(long, short, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output: -q hides the progress bars and logs warnings and errors
+    /// only; -qq errors only.
+    #[arg(long, short, global = true, action = ArgAction::Count, env = "VENDOR_MATCH_QUIET", value_parser = quiet_level)]
+    pub quiet: u8,
+    /// Log lines as text for a person, or as JSON (one object a line) for a log collector.
+    #[arg(
+        long = "log-format",
+        global = true,
+        env = "VENDOR_MATCH_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT"
+    )]
+    pub format: LogFormat,
+}
+
+/// The form of log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A `--quiet` level: the count clap makes of `-q`s, or VENDOR_MATCH_QUIET as a
+/// number or a yes/no word (`true`, `1`, `yes`, `on`; `false`, `0`, `no`, `off`).
+fn quiet_level(raw: &str) -> Result<u8, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "no" | "off" | "n" | "f" => Ok(0),
+        "true" | "yes" | "on" | "y" | "t" => Ok(1),
+        number => number.parse().map_err(|_| format!("`{raw}` is not a number of -q or a yes/no word")),
+    }
 }
 
 /// The subcommands.
@@ -37,24 +85,25 @@ pub enum Command {
     /// PostgreSQL into sorted files on disk under <work-dir>/<run-id>/extract.
     ///
     /// Memory stays within --memory-budget whatever the input size. Creates a
-    /// new run when the work dir has none (or --new is given); otherwise redoes
-    /// the extract stage of the latest run (or --run-id).
-    Extract(StageArgs),
+    /// new run when the work dir has none (or --new is given), recording every
+    /// setting given for the stages after it; otherwise redoes the extract
+    /// stage of the latest run (or --run-id).
+    Extract(ExtractArgs),
     /// Stage 2 of a run: merge the sorted files of both sides and join them by
     /// key, writing one row per source record to <run-id>/match/rows-*.pgcopy.
     #[command(name = "match")]
-    Match(StageArgs),
+    Match(MatchArgs),
     /// Stage 3 of a run: COPY the matched rows into the warehouse table,
     /// replacing every row of the report date at once (readers see the old
     /// rows or the new ones, never a mix).
-    Load(StageArgs),
+    Load(LoadArgs),
     /// Print the report of a run and write it to --output.
-    Report(StageArgs),
+    Report(ReportArgs),
     /// Continue a failed or interrupted run from its first unfinished stage.
     ///
     /// Completed stages are not redone. Connection URLs are read again from the
     /// flags or environment; every other setting comes from the run's manifest.
-    Resume(StageArgs),
+    Resume(ResumeArgs),
     /// Show each stage's state, counts and times for a run.
     Status(StatusArgs),
     /// Synthetic data for demos, tests and benchmarks.
@@ -136,9 +185,13 @@ pub struct GenerateCommandArgs {
     pub generate: GenerateArgs,
 }
 
-/// Options shared by every pipeline command.
+/// The default of `--output`.
+pub const DEFAULT_OUTPUT: &str = "output.txt";
+
+/// The vendor API (`extract`).
 #[derive(Debug, Clone, Args)]
-pub struct SharedArgs {
+#[command(next_help_heading = "Connections")]
+pub struct VendorArgs {
     /// Vendor API endpoint, version included, e.g. https://vendor.example/v1/users.
     /// Pages are requested as <URL>?page=N.
     #[arg(long, env = env::VENDOR_API_URL, hide_env_values = true, value_name = "URL")]
@@ -147,6 +200,12 @@ pub struct SharedArgs {
     /// top of the system's roots. Read and checked before anything runs.
     #[arg(long, env = "VENDOR_MATCH_VENDOR_CA_FILE", value_name = "PEM")]
     pub vendor_ca_file: Option<PathBuf>,
+}
+
+/// Our users' database (`extract`).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connections")]
+pub struct SourceArgs {
     /// Our users' database (tables "user" and user_practice): PostgreSQL
     /// (postgres://) or MySQL / MariaDB (mysql://, mariadb://).
     /// TLS: add ?sslmode=require for PostgreSQL, ?ssl-mode=REQUIRED for MySQL
@@ -155,27 +214,53 @@ pub struct SharedArgs {
     /// to the driver as written; an unknown one is refused before anything runs.
     #[arg(long, env = env::SOURCE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub source_url: Option<String>,
+}
+
+/// The warehouse (`load`).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connections")]
+pub struct WarehouseArgs {
     /// Warehouse PostgreSQL database that receives the rows, or a Citus coordinator (the table it
     /// creates there is distributed by user_key). TLS as for a PostgreSQL --source-url.
     #[arg(long, env = env::WAREHOUSE_DATABASE_URL, hide_env_values = true, value_name = "URL")]
     pub warehouse_url: Option<String>,
-    /// Warehouse table, optionally schema-qualified [default: public.platform_user_activity]
-    #[arg(long, env = "VENDOR_MATCH_WAREHOUSE_TABLE", value_name = "[SCHEMA.]TABLE")]
-    pub warehouse_table: Option<String>,
-    /// Directory holding one sub-directory per run.
-    #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
-    pub work_dir: PathBuf,
+}
+
+/// The settings that define a run's result: recorded when the run is made;
+/// given again to an existing run, they must match (exit 2 otherwise).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Settings")]
+pub struct DefiningArgs {
     /// The report date, "today" for the active rule (YYYY-MM-DD, from
-    /// 0001-01-01 to 9999-12-31) [default: 2017-02-02]
+    /// 0001-01-01 to 9999-12-31); defines the run: an existing run refuses
+    /// another value [default: 2017-02-02]
     #[arg(long, env = "VENDOR_MATCH_REPORT_DATE", value_name = "DATE")]
     pub report_date: Option<String>,
     /// A user is active when last active within this many days before the
-    /// report date, inclusive [default: 30]
+    /// report date, inclusive; defines the run: an existing run refuses
+    /// another value [default: 30]
     #[arg(long, env = "VENDOR_MATCH_ACTIVE_DAYS", value_name = "DAYS")]
     pub active_days: Option<u32>,
+    /// Key fields to match on, comma separated, from: lastname, firstname,
+    /// specialty, location; defines the run: an existing run refuses another
+    /// value [default: lastname,firstname,specialty,location]
+    #[arg(long, env = "VENDOR_MATCH_MATCH_ON", value_name = "FIELDS")]
+    pub match_on: Option<String>,
+}
+
+/// The sorters' memory (`extract`, `match`).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Settings")]
+pub struct BudgetArgs {
     /// Bytes of records held in memory for sorting, e.g. 64MiB, 512KiB, 1GiB [default: 64MiB]
     #[arg(long, env = "VENDOR_MATCH_MEMORY_BUDGET", value_name = "SIZE")]
     pub memory_budget: Option<String>,
+}
+
+/// How the extract fetches and what it tolerates.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Settings")]
+pub struct ExtractSettingsArgs {
     /// Vendor page requests in flight at once [default: 8]
     #[arg(long, env = "VENDOR_MATCH_CONCURRENCY", value_name = "N")]
     pub concurrency: Option<u32>,
@@ -189,84 +274,401 @@ pub struct SharedArgs {
     /// Seconds before a vendor request is abandoned and retried [default: 30]
     #[arg(long, env = "VENDOR_MATCH_REQUEST_TIMEOUT", value_name = "SECS")]
     pub request_timeout_secs: Option<u64>,
-    /// Key fields to match on, comma separated, from: lastname, firstname,
-    /// specialty, location [default: lastname,firstname,specialty,location]
-    #[arg(long, env = "VENDOR_MATCH_MATCH_ON", value_name = "FIELDS")]
-    pub match_on: Option<String>,
     /// A vendor `total_pages` above this is taken for a vendor bug and fails
     /// the run instead of being paged through [default: 1000000]
     #[arg(long, env = "VENDOR_MATCH_MAX_PAGES", value_name = "N")]
     pub max_pages: Option<u32>,
+    /// The run fails when rejected records exceed this fraction of a source [default: 0.01]
+    #[arg(long, env = "VENDOR_MATCH_MAX_REJECT_RATIO", value_name = "RATIO")]
+    pub max_reject_ratio: Option<f64>,
+}
+
+/// Where and how the load writes.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Settings")]
+pub struct LoadSettingsArgs {
+    /// Warehouse table, optionally schema-qualified [default: public.platform_user_activity]
+    #[arg(long, env = "VENDOR_MATCH_WAREHOUSE_TABLE", value_name = "[SCHEMA.]TABLE")]
+    pub warehouse_table: Option<String>,
     /// Warehouse sessions that COPY rows into a new report-date partition at
     /// the same time (a plain table is loaded over one session) [default: 2]
     #[arg(long, env = "VENDOR_MATCH_LOAD_SESSIONS", value_name = "N")]
     pub load_sessions: Option<u32>,
-    /// The run fails when rejected records exceed this fraction of a source [default: 0.01]
-    #[arg(long, env = "VENDOR_MATCH_MAX_REJECT_RATIO", value_name = "RATIO")]
-    pub max_reject_ratio: Option<f64>,
-    /// Where the report is written (it is also printed on stdout).
-    #[arg(long, env = "VENDOR_MATCH_OUTPUT", default_value = "output.txt", value_name = "FILE")]
+}
+
+/// Every run setting: what a command that makes a run, or may run every stage, takes.
+#[derive(Debug, Clone, Args)]
+pub struct AllSettingsArgs {
+    /// Settings that define the result.
+    #[command(flatten)]
+    pub defining: DefiningArgs,
+    /// Sorting memory.
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    /// Extract settings.
+    #[command(flatten)]
+    pub extract: ExtractSettingsArgs,
+    /// Load settings.
+    #[command(flatten)]
+    pub load: LoadSettingsArgs,
+}
+
+/// The directory of runs.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Run")]
+pub struct WorkDirArgs {
+    /// Directory holding one sub-directory per run.
+    #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
+    pub work_dir: PathBuf,
+}
+
+/// Whether a run keeps the files its stages have consumed.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Run")]
+pub struct KeepArgs {
+    /// Keep the sorted run files once match has consumed them, and the row
+    /// segments once load has committed them (for `inspect` or debugging),
+    /// instead of removing them.
+    #[arg(long)]
+    pub keep_intermediate: bool,
+}
+
+/// Where the report goes.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Where the report is written (it is also printed on stdout), with its
+    /// HTML page beside it.
+    #[arg(long, env = "VENDOR_MATCH_OUTPUT", default_value = DEFAULT_OUTPUT, value_name = "FILE")]
     pub output: PathBuf,
-    /// No progress bars.
-    #[arg(long, short, env = "VENDOR_MATCH_QUIET")]
-    pub quiet: bool,
 }
 
 /// Options of `run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
+    /// The vendor API.
+    #[command(flatten)]
+    pub vendor: VendorArgs,
+    /// Our users' database.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The warehouse.
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// Every run setting.
+    #[command(flatten)]
+    pub settings: AllSettingsArgs,
+    /// The directory of runs.
+    #[command(flatten)]
+    pub work_dir: WorkDirArgs,
     /// Name of the run (letters, digits, `-`, `_`, `.`), e.g. the schedule's
     /// date. Given again, the same command is safe to retry: an unfinished run
     /// is continued, a finished one prints its report and loads nothing
     /// [default: a new run named by its UTC start time and a random suffix]
-    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID")]
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID", help_heading = "Run")]
     pub run_id: Option<String>,
+    /// Keeping consumed files.
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// The report file.
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// At the end, print the run's status as one JSON document (as `status
     /// --json`) instead of the report (which is still written to --output).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
-    /// Keep the run's intermediate files (sorted runs, row segments) after
-    /// the stage that reads them is done [default: removed once consumed].
-    #[arg(long)]
-    pub keep_intermediate: bool,
-    /// Settings, connections and paths.
-    #[command(flatten)]
-    pub shared: SharedArgs,
 }
 
-/// Options of the commands that act on an existing run.
+/// Options of `resume`.
 #[derive(Debug, Clone, Args)]
-pub struct StageArgs {
-    /// The run to act on [default: the latest run in the work dir]
-    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID")]
-    pub run_id: Option<String>,
-    /// (extract only) start a new run, named --run-id if given, even when the work dir has runs.
-    #[arg(long)]
-    pub new: bool,
-    /// Keep the run's intermediate files (sorted runs, row segments) after
-    /// the stage that reads them is done [default: removed once consumed].
-    #[arg(long)]
-    pub keep_intermediate: bool,
-    /// Settings, connections and paths.
+pub struct ResumeArgs {
+    /// The vendor API.
     #[command(flatten)]
-    pub shared: SharedArgs,
+    pub vendor: VendorArgs,
+    /// Our users' database.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The warehouse.
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// Every run setting.
+    #[command(flatten)]
+    pub settings: AllSettingsArgs,
+    /// The directory of runs.
+    #[command(flatten)]
+    pub work_dir: WorkDirArgs,
+    /// The run to continue [default: the latest run in the work dir]
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID", help_heading = "Run")]
+    pub run_id: Option<String>,
+    /// Keeping consumed files.
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// The report file.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Options of `extract`.
+#[derive(Debug, Clone, Args)]
+pub struct ExtractArgs {
+    /// The vendor API.
+    #[command(flatten)]
+    pub vendor: VendorArgs,
+    /// Our users' database.
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Every run setting (a new run records them for the later stages).
+    #[command(flatten)]
+    pub settings: AllSettingsArgs,
+    /// The directory of runs.
+    #[command(flatten)]
+    pub work_dir: WorkDirArgs,
+    /// The run to redo the extract of [default: the latest run in the work
+    /// dir]; with --new, the name of the new run
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID", help_heading = "Run")]
+    pub run_id: Option<String>,
+    /// Start a new run, named --run-id if given, even when the work dir has runs.
+    #[arg(long, help_heading = "Run")]
+    pub new: bool,
+}
+
+/// Options of `match`.
+#[derive(Debug, Clone, Args)]
+pub struct MatchArgs {
+    /// Checked against the run.
+    #[command(flatten)]
+    pub defining: DefiningArgs,
+    /// Sorting memory.
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    /// The directory of runs.
+    #[command(flatten)]
+    pub work_dir: WorkDirArgs,
+    /// The run to act on [default: the latest run in the work dir]
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID", help_heading = "Run")]
+    pub run_id: Option<String>,
+    /// Keeping consumed files.
+    #[command(flatten)]
+    pub keep: KeepArgs,
+}
+
+/// Options of `load`.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// The warehouse.
+    #[command(flatten)]
+    pub warehouse: WarehouseArgs,
+    /// Checked against the run.
+    #[command(flatten)]
+    pub defining: DefiningArgs,
+    /// Load settings.
+    #[command(flatten)]
+    pub load: LoadSettingsArgs,
+    /// The directory of runs.
+    #[command(flatten)]
+    pub work_dir: WorkDirArgs,
+    /// The run to act on [default: the latest run in the work dir]
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID", help_heading = "Run")]
+    pub run_id: Option<String>,
+    /// Keeping consumed files.
+    #[command(flatten)]
+    pub keep: KeepArgs,
+}
+
+/// Options of `report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Checked against the run.
+    #[command(flatten)]
+    pub defining: DefiningArgs,
+    /// The directory of runs.
+    #[command(flatten)]
+    pub work_dir: WorkDirArgs,
+    /// The run to act on [default: the latest run in the work dir]
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID", help_heading = "Run")]
+    pub run_id: Option<String>,
+    /// The report file.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Options of `status`.
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
-    /// The run to show [default: the latest run in the work dir]
-    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID")]
-    pub run_id: Option<String>,
     /// Directory holding one sub-directory per run.
-    #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR")]
+    #[arg(long, env = "VENDOR_MATCH_WORK_DIR", default_value = "work", value_name = "DIR", help_heading = "Run")]
     pub work_dir: PathBuf,
-    /// Print the status as one JSON document (layout: docs/status.schema.json).
-    #[arg(long)]
+    /// The run to show [default: the latest run in the work dir]
+    #[arg(long, env = "VENDOR_MATCH_RUN_ID", value_name = "ID", help_heading = "Run")]
+    pub run_id: Option<String>,
+    /// Print the manifest's view as one JSON document.
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
-    /// Exit 1 unless the run completed (for a scheduler's sensor).
-    #[arg(long)]
+    /// Exit non-zero unless the run completed (for a scheduler's check).
+    #[arg(long, help_heading = "Output")]
     pub check: bool,
+}
+
+/// Every pipeline option as a command was given it, one shape for all
+/// commands (what `settings` validates): `None` (or the default) where the
+/// command has no such option.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--vendor-url`.
+    pub vendor_url: Option<String>,
+    /// `--vendor-ca-file`.
+    pub vendor_ca_file: Option<PathBuf>,
+    /// `--source-url`.
+    pub source_url: Option<String>,
+    /// `--warehouse-url`.
+    pub warehouse_url: Option<String>,
+    /// `--warehouse-table`.
+    pub warehouse_table: Option<String>,
+    /// `--work-dir`.
+    pub work_dir: PathBuf,
+    /// `--report-date`.
+    pub report_date: Option<String>,
+    /// `--active-days`.
+    pub active_days: Option<u32>,
+    /// `--memory-budget`.
+    pub memory_budget: Option<String>,
+    /// `--concurrency`.
+    pub concurrency: Option<u32>,
+    /// `--max-retries`.
+    pub max_retries: Option<u32>,
+    /// `--retry-delay-ms`.
+    pub retry_delay_ms: Option<u64>,
+    /// `--request-timeout-secs`.
+    pub request_timeout_secs: Option<u64>,
+    /// `--match-on`.
+    pub match_on: Option<String>,
+    /// `--max-pages`.
+    pub max_pages: Option<u32>,
+    /// `--load-sessions`.
+    pub load_sessions: Option<u32>,
+    /// `--max-reject-ratio`.
+    pub max_reject_ratio: Option<f64>,
+    /// `--output` ([`DEFAULT_OUTPUT`] for a command that writes no report).
+    pub output: PathBuf,
+    /// `--keep-intermediate`.
+    pub keep_intermediate: bool,
+}
+
+impl Options {
+    fn new(work_dir: &WorkDirArgs) -> Options {
+        Options { work_dir: work_dir.work_dir.clone(), output: PathBuf::from(DEFAULT_OUTPUT), ..Options::default() }
+    }
+
+    fn vendor(self, args: &VendorArgs) -> Options {
+        Options { vendor_url: args.vendor_url.clone(), vendor_ca_file: args.vendor_ca_file.clone(), ..self }
+    }
+
+    fn source(self, args: &SourceArgs) -> Options {
+        Options { source_url: args.source_url.clone(), ..self }
+    }
+
+    fn warehouse(self, args: &WarehouseArgs) -> Options {
+        Options { warehouse_url: args.warehouse_url.clone(), ..self }
+    }
+
+    fn defining(self, args: &DefiningArgs) -> Options {
+        Options {
+            report_date: args.report_date.clone(),
+            active_days: args.active_days,
+            match_on: args.match_on.clone(),
+            ..self
+        }
+    }
+
+    fn budget(self, args: &BudgetArgs) -> Options {
+        Options { memory_budget: args.memory_budget.clone(), ..self }
+    }
+
+    fn extract(self, args: &ExtractSettingsArgs) -> Options {
+        Options {
+            concurrency: args.concurrency,
+            max_retries: args.max_retries,
+            retry_delay_ms: args.retry_delay_ms,
+            request_timeout_secs: args.request_timeout_secs,
+            max_pages: args.max_pages,
+            max_reject_ratio: args.max_reject_ratio,
+            ..self
+        }
+    }
+
+    fn load(self, args: &LoadSettingsArgs) -> Options {
+        Options { warehouse_table: args.warehouse_table.clone(), load_sessions: args.load_sessions, ..self }
+    }
+
+    fn settings(self, args: &AllSettingsArgs) -> Options {
+        self.defining(&args.defining).budget(&args.budget).extract(&args.extract).load(&args.load)
+    }
+
+    fn keep(self, args: &KeepArgs) -> Options {
+        Options { keep_intermediate: args.keep_intermediate, ..self }
+    }
+
+    fn output(self, args: &OutputArgs) -> Options {
+        Options { output: args.output.clone(), ..self }
+    }
+}
+
+impl RunArgs {
+    /// The options given, in the shape `settings` reads.
+    pub fn options(&self) -> Options {
+        Options::new(&self.work_dir)
+            .vendor(&self.vendor)
+            .source(&self.source)
+            .warehouse(&self.warehouse)
+            .settings(&self.settings)
+            .keep(&self.keep)
+            .output(&self.output)
+    }
+}
+
+impl ResumeArgs {
+    /// The options given, in the shape `settings` reads.
+    pub fn options(&self) -> Options {
+        Options::new(&self.work_dir)
+            .vendor(&self.vendor)
+            .source(&self.source)
+            .warehouse(&self.warehouse)
+            .settings(&self.settings)
+            .keep(&self.keep)
+            .output(&self.output)
+    }
+}
+
+impl ExtractArgs {
+    /// The options given, in the shape `settings` reads.
+    pub fn options(&self) -> Options {
+        Options::new(&self.work_dir).vendor(&self.vendor).source(&self.source).settings(&self.settings)
+    }
+}
+
+impl MatchArgs {
+    /// The options given, in the shape `settings` reads.
+    pub fn options(&self) -> Options {
+        Options::new(&self.work_dir).defining(&self.defining).budget(&self.budget).keep(&self.keep)
+    }
+}
+
+impl LoadArgs {
+    /// The options given, in the shape `settings` reads.
+    pub fn options(&self) -> Options {
+        Options::new(&self.work_dir)
+            .warehouse(&self.warehouse)
+            .defining(&self.defining)
+            .load(&self.load)
+            .keep(&self.keep)
+    }
+}
+
+impl ReportArgs {
+    /// The options given, in the shape `settings` reads.
+    pub fn options(&self) -> Options {
+        Options::new(&self.work_dir).defining(&self.defining).output(&self.output)
+    }
 }
 
 /// Options of `inspect`.

@@ -5,23 +5,15 @@ use std::io::{IsTerminal, Write};
 
 use tracing_subscriber::EnvFilter;
 
+use crate::cli::LogFormat;
 use crate::progress;
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// `2026-11-30T23:01:02.345Z  INFO stage{run_id=.. stage=load}: stage completed rows=..`
-    #[default]
-    Text,
-    /// One JSON object a line: `timestamp`, `level`, `fields`, and the
-    /// `span` holding `run_id` and `stage`.
-    Json,
-}
 
 /// Starts logging for the process. `verbosity` is the number of -v less the
 /// number of -q: 0 logs this tool's `info` lines and up, 1 `debug`, 2
 /// `trace`, -1 warnings only, -2 errors only. A valid RUST_LOG wins over it.
 /// Other crates log their warnings only, unless RUST_LOG says otherwise.
+/// JSON lines hold `timestamp`, `level`, `fields`, and the `span` naming
+/// `run_id` and `stage`.
 pub fn init(verbosity: i8, format: LogFormat) {
     let level = match verbosity {
         i8::MIN..=-2 => "error",

@@ -29,12 +29,8 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    // Until the flags: VENDOR_MATCH_LOG_FORMAT=json.
-    let format = match std::env::var("VENDOR_MATCH_LOG_FORMAT").as_deref() {
-        Ok("json") => logging::LogFormat::Json,
-        _ => logging::LogFormat::Text,
-    };
-    logging::init(0, format);
+    let verbosity = i8::try_from(i16::from(cli.logging.verbose) - i16::from(cli.logging.quiet)).unwrap_or(0);
+    logging::init(verbosity, cli.logging.format);
     match std::panic::catch_unwind(|| cmd::dispatch(cli)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) => {

@@ -8,9 +8,19 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The one area every bar is drawn in: log lines are written above it.
 static BARS: LazyLock<MultiProgress> = LazyLock::new(|| {
-    let target = if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+    let target =
+        if std::io::stderr().is_terminal() { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
     MultiProgress::with_draw_target(target)
 });
+
+/// What a bar counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Things named by the string (`pages`, `rows`, `records`), shown with a rate per second.
+    Count(&'static str),
+    /// Bytes, shown as KiB / MiB / GiB with a rate per second.
+    Bytes,
+}
 
 /// Whether bars are drawn at all.
 pub fn visible(quiet: bool) -> bool {
@@ -18,17 +28,17 @@ pub fn visible(quiet: bool) -> bool {
 }
 
 /// A bar counting `unit` up to `len` (0 = unknown), labelled `label`, on stderr.
-pub fn bar(quiet: bool, label: &str, len: u64, unit: &str) -> ProgressBar {
-    let bar = styled(label, len, unit);
-    if visible(quiet) {
-        BARS.add(bar)
-    } else {
-        bar
-    }
+pub fn bar(quiet: bool, label: &str, len: u64, unit: &'static str) -> ProgressBar {
+    on_stderr(quiet, styled(label, len, Unit::Count(unit)))
+}
+
+/// A bar counting bytes up to `len` (0 = unknown), labelled `label`, on stderr.
+pub fn bytes_bar(quiet: bool, label: &str, len: u64) -> ProgressBar {
+    on_stderr(quiet, styled(label, len, Unit::Bytes))
 }
 
 /// A bar like [`bar`] drawn inside `multi` (which must be hidden when quiet).
-pub fn bar_in(multi: &MultiProgress, label: &str, len: u64, unit: &str) -> ProgressBar {
+pub fn bar_in(multi: &MultiProgress, label: &str, len: u64, unit: Unit) -> ProgressBar {
     multi.add(styled(label, len, unit))
 }
 
@@ -47,17 +57,128 @@ pub fn suspend<T>(write: impl FnOnce() -> T) -> T {
     BARS.suspend(write)
 }
 
-/// Built hidden, so nothing is drawn before the bar has its final target.
-fn styled(label: &str, len: u64, unit: &str) -> ProgressBar {
-    let template = if len == 0 {
-        format!("{{prefix:>9}} {{spinner}} {{human_pos}} {unit} ({{elapsed}})")
+/// Gives `bar` a total of `len` (0 = unknown again), with the style that shows it.
+pub fn set_total(bar: &ProgressBar, len: u64, unit: Unit) {
+    bar.set_length(len);
+    if let Some(style) = style(len, unit) {
+        bar.set_style(style);
+    }
+}
+
+/// `bar` in the bars' area, or hidden when bars are not wanted.
+fn on_stderr(quiet: bool, bar: ProgressBar) -> ProgressBar {
+    if visible(quiet) {
+        BARS.add(bar)
     } else {
-        format!("{{prefix:>9}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{elapsed}}, eta {{eta}})")
-    };
+        bar
+    }
+}
+
+/// Built hidden, so nothing is drawn before the bar has its final target.
+fn styled(label: &str, len: u64, unit: Unit) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
+    if let Some(style) = style(len, unit) {
+        bar.set_style(style);
     }
     bar.set_prefix(label.to_string());
     bar
+}
+
+/// A bar with a total shows its fill, the count of the total, the rate, and
+/// the time left; without one (`len` 0), a spinner, the count and the rate.
+fn style(len: u64, unit: Unit) -> Option<ProgressStyle> {
+    let template = match (unit, len) {
+        (Unit::Count(unit), 0) => format!("{{prefix:>9}} {{spinner}} {{human_pos}} {unit} ({{per_sec}}, {{elapsed}})"),
+        (Unit::Count(unit), _) => format!(
+            "{{prefix:>9}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, {{elapsed}}, eta {{eta}})"
+        ),
+        (Unit::Bytes, 0) => "{prefix:>9} {spinner} {binary_bytes} ({binary_bytes_per_sec}, {elapsed})".to_string(),
+        (Unit::Bytes, _) => {
+            "{prefix:>9} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {elapsed}, eta {eta})"
+                .to_string()
+        }
+    };
+    ProgressStyle::with_template(&template).ok().map(|style| style.progress_chars("=> "))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use indicatif::TermLike;
+
+    use super::*;
+
+    /// A terminal that keeps what is written to it.
+    #[derive(Debug, Clone, Default)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl TermLike for Screen {
+        fn width(&self) -> u16 {
+            200
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(&format!("{s}\n"))
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().map(|mut text| text.push_str(s)).map_err(|_| std::io::Error::other("poisoned"))
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What a bar of `len` `unit` shows at `position` (its last drawing).
+    fn drawn(len: u64, unit: Unit, position: u64) -> String {
+        let screen = Screen::default();
+        let bar = styled("label", len, unit);
+        bar.set_draw_target(ProgressDrawTarget::term_like(Box::new(screen.clone())));
+        bar.set_position(position);
+        bar.finish();
+        let text = screen.0.lock().unwrap().clone();
+        text.lines().last().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn bars_show_human_sizes_counts_and_rates() {
+        let bytes = drawn(4 << 20, Unit::Bytes, 3 << 20);
+        assert!(bytes.contains("3.00 MiB/4.00 MiB") && bytes.contains("/s"), "{bytes}");
+        let bytes = drawn(0, Unit::Bytes, 1536);
+        assert!(bytes.contains("1.50 KiB") && bytes.contains("/s"), "{bytes}");
+        let rows = drawn(3000, Unit::Count("rows"), 1500);
+        assert!(rows.contains("1,500/3,000 rows") && rows.contains("/s"), "{rows}");
+        let rows = drawn(0, Unit::Count("rows"), 1500);
+        assert!(rows.contains("1,500 rows") && rows.contains("/s"), "{rows}");
+    }
+
+    #[test]
+    fn a_total_given_later_is_shown() {
+        let bar = styled("internal", 0, Unit::Count("rows"));
+        set_total(&bar, 10, Unit::Count("rows"));
+        assert_eq!(bar.length(), Some(10));
+    }
+
+    #[test]
+    fn every_style_is_a_valid_template() {
+        for unit in [Unit::Count("rows"), Unit::Bytes] {
+            for len in [0, 10] {
+                assert!(style(len, unit).is_some(), "{unit:?} {len}");
+            }
+        }
+    }
 }

@@ -7,10 +7,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::budget::MemoryBudget;
-use crate::cli::SharedArgs;
+use crate::cli::Options;
 use crate::db::{self, ConnectCause};
 use crate::fixtures::FixtureError;
 use crate::key::KeyField;
+use crate::model::Stage;
 use crate::mysql_db;
 use crate::pem::{self, PemError};
 use crate::secret::{SecretUrl, SecretUrlError};
@@ -73,6 +74,9 @@ pub enum ConfigError {
         /// Its environment variable.
         env: &'static str,
     },
+    /// Required settings that were not given, all named in one line.
+    #[error("missing {}", MissingSetting::list(.0))]
+    MissingAll(Vec<MissingSetting>),
     /// Any other invalid value.
     #[error("invalid value for --{flag}: {reason}")]
     Invalid {
@@ -104,6 +108,22 @@ pub enum ConfigError {
     /// vendor refuses); the cause says which and what to do. Shown as it.
     #[error("{0}")]
     Preflight(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+/// A required option that was not given, with its environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingSetting {
+    /// The option.
+    pub flag: &'static str,
+    /// Its environment variable.
+    pub env: &'static str,
+}
+
+impl MissingSetting {
+    /// `--a (or A), --b (or B)`.
+    fn list(missing: &[MissingSetting]) -> String {
+        missing.iter().map(|m| format!("--{} (or {})", m.flag, m.env)).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// The settings of a run, kept in its manifest (never a secret).
@@ -163,7 +183,7 @@ pub struct Environment {
     pub output: PathBuf,
     /// Hide progress bars.
     pub quiet: bool,
-    /// Keep the intermediate files a later stage has consumed (`--keep-intermediate`).
+    /// Keep the sorted runs and row segments once consumed (`--keep-intermediate`).
     pub keep_intermediate: bool,
 }
 
@@ -204,11 +224,35 @@ impl Connections {
             .as_ref()
             .ok_or(ConfigError::Missing { flag: "warehouse-url", env: crate::env::WAREHOUSE_DATABASE_URL })
     }
+
+    /// Checks that every connection `stages` need is given (extract: the
+    /// vendor and the source; load: the warehouse), naming all that are
+    /// missing in one error.
+    pub fn require(&self, stages: impl IntoIterator<Item = Stage>) -> Result<(), ConfigError> {
+        let stages: Vec<Stage> = stages.into_iter().collect();
+        let (extract, load) = (stages.contains(&Stage::Extract), stages.contains(&Stage::Load));
+        let wanted = [
+            (extract && self.vendor.is_none(), "vendor-url", crate::env::VENDOR_API_URL),
+            (extract && self.source.is_none(), "source-url", crate::env::SOURCE_DATABASE_URL),
+            (load && self.warehouse.is_none(), "warehouse-url", crate::env::WAREHOUSE_DATABASE_URL),
+        ];
+        let missing: Vec<MissingSetting> = wanted
+            .into_iter()
+            .filter(|(absent, ..)| *absent)
+            .map(|(_, flag, env)| MissingSetting { flag, env })
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::MissingAll(missing))
+        }
+    }
 }
 
 /// Parses the connection URLs and paths of `args`, and reads the vendor's
 /// CA file: whatever is wrong with them fails here, before any work.
-pub fn environment(args: &SharedArgs) -> Result<Environment, ConfigError> {
+/// `quiet` hides the progress bars (`-q`).
+pub fn environment(args: &Options, quiet: bool) -> Result<Environment, ConfigError> {
     let connections = Connections {
         vendor: parse_url("vendor-url", args.vendor_url.as_deref(), &["http", "https"])?,
         source: parse_source_url("source-url", args.source_url.as_deref())?,
@@ -226,8 +270,8 @@ pub fn environment(args: &SharedArgs) -> Result<Environment, ConfigError> {
         connections,
         work_dir: args.work_dir.clone(),
         output: args.output.clone(),
-        quiet: args.quiet,
-        keep_intermediate: false,
+        quiet,
+        keep_intermediate: args.keep_intermediate,
     })
 }
 
@@ -261,7 +305,7 @@ pub fn parse_source_url(flag: &'static str, raw: Option<&str>) -> Result<Option<
 }
 
 /// Settings for a new run: every option not given takes its default.
-pub fn new_run_settings(args: &SharedArgs, env: &Environment) -> Result<RunSettings, ConfigError> {
+pub fn new_run_settings(args: &Options, env: &Environment) -> Result<RunSettings, ConfigError> {
     Ok(RunSettings {
         report_date: parse_date("report-date", args.report_date.as_deref().unwrap_or(DEFAULT_REPORT_DATE))?,
         active_days: at_most("active-days", args.active_days.unwrap_or(30), MAX_ACTIVE_DAYS)?,
@@ -289,11 +333,7 @@ fn load_sessions(n: u32) -> Result<u32, ConfigError> {
 
 /// Settings for an existing run: the manifest's, with operational options
 /// overridden when given. Options that define the run's result must match.
-pub fn resumed_run_settings(
-    run_id: &str,
-    recorded: &RunSettings,
-    args: &SharedArgs,
-) -> Result<RunSettings, ConfigError> {
+pub fn resumed_run_settings(run_id: &str, recorded: &RunSettings, args: &Options) -> Result<RunSettings, ConfigError> {
     let mut settings = recorded.clone();
     let conflict = |flag: &'static str, recorded: String, given: String| ConfigError::Conflict {
         run_id: run_id.to_string(),
@@ -515,6 +555,26 @@ mod tests {
         assert!(load_sessions(0).is_err());
         assert!(load_sessions(17).is_err());
         assert_eq!(load_sessions(16).unwrap(), 16);
+    }
+
+    #[test]
+    fn every_missing_connection_of_the_stages_is_named_at_once() {
+        let none = Connections::default();
+        let err = none.require(Stage::ALL).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "missing --vendor-url (or VENDOR_API_URL), --source-url (or SOURCE_DATABASE_URL), \
+             --warehouse-url (or WAREHOUSE_DATABASE_URL)"
+        );
+        assert_eq!(
+            none.require([Stage::Extract]).unwrap_err().to_string(),
+            "missing --vendor-url (or VENDOR_API_URL), --source-url (or SOURCE_DATABASE_URL)"
+        );
+        assert!(none.require([Stage::Match, Stage::Report]).is_ok());
+        let url = |raw| Some(SecretUrl::parse(raw, &["http", "postgres"]).unwrap());
+        let some = Connections { vendor: url("http://vendor/v1"), warehouse: url("postgres://h/db"), ..none };
+        assert_eq!(some.require(Stage::ALL).unwrap_err().to_string(), "missing --source-url (or SOURCE_DATABASE_URL)");
+        assert!(some.require([Stage::Match, Stage::Load, Stage::Report]).is_ok());
     }
 
     #[test]

@@ -121,6 +121,185 @@ fn every_command_has_help() {
     }
 }
 
+/// The long options `args` (ending in `--help`) lists.
+fn listed_options(env: &TestEnv, args: &[&str]) -> std::collections::BTreeSet<String> {
+    let output = env.run(args);
+    assert_exit(&output, 0);
+    stdout(&output)
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .filter_map(|line| line.split_whitespace().find(|word| word.starts_with("--")))
+        // `--quiet...` is a counted flag.
+        .map(|word| word.trim_end_matches([',', '.']).split(['=', '[', '<']).next().unwrap_or(word).to_string())
+        .collect()
+}
+
+const CONNECTIONS: [&str; 4] = ["--vendor-url", "--vendor-ca-file", "--source-url", "--warehouse-url"];
+const DEFINING: [&str; 3] = ["--report-date", "--active-days", "--match-on"];
+const EXTRACT_SETTINGS: [&str; 6] = [
+    "--concurrency",
+    "--max-retries",
+    "--retry-delay-ms",
+    "--request-timeout-secs",
+    "--max-pages",
+    "--max-reject-ratio",
+];
+const LOAD_SETTINGS: [&str; 2] = ["--warehouse-table", "--load-sessions"];
+/// Every command has these, and the global logging options.
+const EVERYWHERE: [&str; 5] = ["--help", "--version", "--verbose", "--quiet", "--log-format"];
+
+// See: issue 10, item 8 (every stage command listed all ~20 options).
+#[test]
+fn issue_10_each_command_lists_exactly_the_options_it_uses() {
+    let env = TestEnv::new();
+    let all_settings: Vec<&str> = [&DEFINING[..], &["--memory-budget"], &EXTRACT_SETTINGS, &LOAD_SETTINGS].concat();
+    let run_dir = ["--work-dir", "--run-id"];
+    let expected: [(&str, Vec<&str>); 7] = [
+        ("run", [&CONNECTIONS[..], &all_settings, &run_dir, &["--keep-intermediate", "--output", "--json"]].concat()),
+        ("resume", [&CONNECTIONS[..], &all_settings, &run_dir, &["--keep-intermediate", "--output"]].concat()),
+        ("extract", [&CONNECTIONS[..3], &all_settings, &run_dir, &["--new"]].concat()),
+        ("match", [&DEFINING[..], &["--memory-budget"], &run_dir, &["--keep-intermediate"]].concat()),
+        ("load", [&CONNECTIONS[3..], &DEFINING, &LOAD_SETTINGS, &run_dir, &["--keep-intermediate"]].concat()),
+        ("report", [&DEFINING[..], &run_dir, &["--output"]].concat()),
+        ("status", [&run_dir[..], &["--json", "--check"]].concat()),
+    ];
+    for (command, own) in expected {
+        let want: std::collections::BTreeSet<String> =
+            own.iter().chain(&EVERYWHERE).map(|option| option.to_string()).collect();
+        let listed = listed_options(&env, &[command, "--help"]);
+        let extra: Vec<_> = listed.difference(&want).collect();
+        let missing: Vec<_> = want.difference(&listed).collect();
+        assert!(extra.is_empty() && missing.is_empty(), "{command} --help: extra {extra:?}, missing {missing:?}");
+    }
+    // Options are grouped under headings, connections first.
+    let help = stdout(&env.run(&["run", "--help"]));
+    let at = |text: &str| help.find(text).unwrap_or_else(|| panic!("no {text:?} in\n{help}"));
+    assert!(at("Connections:") < at("--vendor-url") && at("--vendor-url") < at("Settings:"), "{help}");
+    assert!(at("Settings:") < at("--report-date") && at("--report-date") < at("Run:"), "{help}");
+    assert!(at("Run:") < at("--work-dir") && at("--work-dir") < at("Output:") && at("Output:") < at("--output"));
+}
+
+// See: issue 10, item 8 (`report --new`, `match --vendor-url` and the like were accepted and ignored).
+#[test]
+fn issue_10_an_option_a_command_does_not_use_is_refused() {
+    let env = TestEnv::new();
+    for args in [
+        &["report", "--new"][..],
+        &["match", "--vendor-url", "http://127.0.0.1:9/v1"],
+        &["match", "--output", "x.txt"],
+        &["load", "--source-url", "postgres://127.0.0.1/x"],
+        &["report", "--warehouse-url", "postgres://127.0.0.1/x"],
+        &["extract", "--warehouse-url", "postgres://127.0.0.1/x"],
+        &["extract", "--output", "x.txt"],
+        &["resume", "--new"],
+        &["status", "--memory-budget", "1MiB"],
+    ] {
+        let output = env.run(args);
+        assert_exit(&output, 2);
+        assert_one_error_line(&output);
+        assert!(
+            stderr(&output).contains(&format!("unexpected argument '{}'", args[1])),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    // `extract --new` is taken: it fails only for the connections it lacks.
+    let output = env.run(&["extract", "--new"]);
+    assert_exit(&output, 2);
+    assert_one_error_line(&output);
+    assert!(stderr(&output).contains("missing --vendor-url"), "{}", stderr(&output));
+    assert!(!env.work_dir().exists(), "no run is made without its connections");
+}
+
+// See: issue 10, item 8 (missing connection settings came one per attempt).
+#[test]
+fn issue_10_every_missing_connection_is_named_in_one_error() {
+    let env = TestEnv::new();
+    let output = env.run(&["run"]);
+    assert_exit(&output, 2);
+    assert_eq!(
+        stderr(&output),
+        "error: missing --vendor-url (or VENDOR_API_URL), --source-url (or SOURCE_DATABASE_URL), \
+         --warehouse-url (or WAREHOUSE_DATABASE_URL)\n"
+    );
+    // A command names the ones its stages need, and only those.
+    for (args, want) in [
+        (&["extract"][..], "error: missing --vendor-url (or VENDOR_API_URL), --source-url (or SOURCE_DATABASE_URL)\n"),
+        (
+            &["run", "--source-url", "postgres://127.0.0.1/x"],
+            "error: missing --vendor-url (or VENDOR_API_URL), --warehouse-url (or WAREHOUSE_DATABASE_URL)\n",
+        ),
+        (&["load"], "error: missing --warehouse-url (or WAREHOUSE_DATABASE_URL)\n"),
+    ] {
+        let output = env.run(args);
+        assert_exit(&output, 2);
+        assert_eq!(stderr(&output), want, "{args:?}");
+    }
+    assert!(!env.work_dir().exists(), "no run is made without its connections");
+}
+
+// See: issue 10, item 8: `resume` names the connections of the stages it still has to run.
+#[test]
+fn issue_10_resume_names_the_missing_connections_of_the_stages_ahead() {
+    let db = seeded_db("resumeconn");
+    let server = hand_written_server();
+    let env = TestEnv::new();
+    let url = db.url();
+    let extract = ["extract", "-q", "--max-reject-ratio", "0.5", "--vendor-url", &server.url, "--source-url", &url];
+    assert_exit(&env.run(&extract), 0);
+    let output = env.run(&["resume"]);
+    assert_exit(&output, 2);
+    assert_eq!(stderr(&output), "error: missing --warehouse-url (or WAREHOUSE_DATABASE_URL)\n");
+    let status = status_json(&env);
+    assert_eq!(status["next_stage"], "match", "nothing ran: {status}");
+    assert_eq!(status["stages"][1]["attempts"], 0, "{status}");
+}
+
+// See: issue 10, item 8 (`--version` had no commit).
+#[test]
+fn issue_10_version_names_the_commit() {
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(git.status.success(), "git rev-parse failed");
+    let commit = String::from_utf8(git.stdout).unwrap().trim().to_string();
+    assert_eq!(commit.len(), 12, "{commit}");
+    let env = TestEnv::new();
+    let version = format!("{} (commit {commit})\n", env!("CARGO_PKG_VERSION"));
+    let output = env.run(&["--version"]);
+    assert_exit(&output, 0);
+    assert_eq!(stdout(&output), format!("vendor-match {version}"));
+    // A command's own names it (`vendor-match-run 0.1.0 (commit ...)`).
+    let output = env.run(&["run", "--version"]);
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).starts_with("vendor-match-run ") && stdout(&output).ends_with(&version),
+        "{}",
+        stdout(&output)
+    );
+}
+
+// See: issue 10, item 4 (log options, before or after the command).
+#[test]
+fn issue_10_logging_options_are_taken_before_or_after_the_command() {
+    let env = TestEnv::new();
+    for args in [
+        &["-vv", "-q", "--log-format", "json", "status", "--help"][..],
+        &["status", "--verbose", "--quiet", "--log-format=text", "--help"],
+    ] {
+        assert_exit(&env.run(args), 0);
+    }
+    for (args, quiet) in [(&["status", "--log-format", "xml"][..], "1"), (&["status"], "maybe")] {
+        let output = env.command(args).env("VENDOR_MATCH_QUIET", quiet).output().unwrap();
+        assert_exit(&output, 2);
+        assert_one_error_line(&output);
+        assert!(stderr(&output).contains("invalid value"), "{args:?}: {}", stderr(&output));
+    }
+}
+
 #[test]
 fn a_password_in_the_urls_appears_nowhere() {
     const SECRET: &str = "Pa55-word-never-shown";

@@ -131,12 +131,22 @@ fn single_stage_commands_give_the_same_rows_as_run() {
     let server = Server::start(&pages, &[]);
     let env = TestEnv::new();
     let url = db.url();
-    let conn = ["--vendor-url", server.url.as_str(), "--source-url", &url, "--warehouse-url", &url, "--quiet"];
+    // Each stage is given the connections it uses, and only those.
     let stage = |name: &str| {
-        let mut args = vec![name];
-        args.extend(conn);
-        if name == "extract" {
-            args.extend(["--max-reject-ratio", "0.5", "--warehouse-table", "stages_out"]);
+        let mut args = vec![name, "--quiet"];
+        match name {
+            "extract" => args.extend([
+                "--vendor-url",
+                server.url.as_str(),
+                "--source-url",
+                &url,
+                "--max-reject-ratio",
+                "0.5",
+                "--warehouse-table",
+                "stages_out",
+            ]),
+            "load" => args.extend(["--warehouse-url", url.as_str()]),
+            _ => {}
         }
         assert_exit(&env.run(&args), 0);
     };

@@ -39,7 +39,8 @@ impl Fixture {
 
     /// Tables whose name says they are a load's staging table.
     fn staging_tables(&self) -> Vec<String> {
-        let rows = self.db.client().query("SELECT tablename::text FROM pg_tables WHERE tablename LIKE '%\\_loading'", &[]);
+        let rows =
+            self.db.client().query("SELECT tablename::text FROM pg_tables WHERE tablename LIKE '%\\_loading'", &[]);
         rows.unwrap().iter().map(|r| r.get(0)).collect()
     }
 }
@@ -81,7 +82,8 @@ fn assert_interrupted(f: &Fixture, env: &TestEnv, id: &str, output: &Output, sig
     assert_exit(output, 128 + signal);
     assert_one_error_line(output);
     let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
-    let line = format!("run {id} was interrupted by {name} in {stage}; continue with: vendor-match resume --run-id {id}");
+    let line =
+        format!("run {id} was interrupted by {name} in {stage}; continue with: vendor-match resume --run-id {id}");
     assert!(stderr(output).contains(&line), "want {line:?}\n{}", stderr(output));
     let status = valid_status(env, id);
     assert_eq!(status["state"], "interrupted", "{status:#}");

@@ -29,13 +29,18 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         // A run stops cleanly on SIGINT / SIGTERM; other commands keep the default (end at once).
         crate::stop::install().map_err(|e| anyhow::anyhow!("the signal handlers could not be installed: {e}"))?;
     }
+    // One -q hides the progress bars.
+    let quiet = cli.logging.quiet > 0;
     match cli.command {
-        Command::Run(args) => run::execute(&args),
-        Command::Extract(args) => stage::execute(&args, Stage::Extract),
-        Command::Match(args) => stage::execute(&args, Stage::Match),
-        Command::Load(args) => stage::execute(&args, Stage::Load),
-        Command::Report(args) => stage::execute(&args, Stage::Report),
-        Command::Resume(args) => resume::execute(&args),
+        Command::Run(args) => run::execute(&args, quiet),
+        Command::Extract(args) => {
+            let new = args.new;
+            stage::execute(&args.options(), args.run_id.as_deref(), new, Stage::Extract, quiet)
+        }
+        Command::Match(args) => stage::execute(&args.options(), args.run_id.as_deref(), false, Stage::Match, quiet),
+        Command::Load(args) => stage::execute(&args.options(), args.run_id.as_deref(), false, Stage::Load, quiet),
+        Command::Report(args) => stage::execute(&args.options(), args.run_id.as_deref(), false, Stage::Report, quiet),
+        Command::Resume(args) => resume::execute(&args, quiet),
         Command::Status(args) => status::execute(&args),
         Command::Fixtures(command) => fixtures::execute(command),
         Command::Inspect(args) => inspect::execute(&args),

@@ -1,15 +1,16 @@
 //! `resume`: continue a run from its first unfinished stage.
 
 use super::existing;
-use crate::cli::StageArgs;
+use crate::cli::ResumeArgs;
 use crate::pipeline::{preflight, Start};
 use crate::settings;
 
-/// Runs the first stage that is not completed and every stage after it.
-pub fn execute(args: &StageArgs) -> anyhow::Result<()> {
-    let mut env = settings::environment(&args.shared)?;
-    env.keep_intermediate = args.keep_intermediate;
-    let mut run = existing::open(args, env)?;
+/// Runs the first stage that is not completed and every stage after it
+/// (whose connections are checked all at once as it starts).
+pub fn execute(args: &ResumeArgs, quiet: bool) -> anyhow::Result<()> {
+    let options = args.options();
+    let env = settings::environment(&options, quiet)?;
+    let mut run = existing::open(args.run_id.as_deref(), &options, env)?;
     match run.manifest().first_unfinished() {
         Some(stage) => {
             run.preflight(&preflight::stages_from(stage))?;

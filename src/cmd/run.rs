@@ -2,8 +2,8 @@
 //! same `--run-id` (a scheduler's retry): an unfinished run is resumed, a
 //! finished one only prints its report.
 
-use super::status;
-use crate::cli::RunArgs;
+use super::{existing, status};
+use crate::cli::{Options, RunArgs};
 use crate::model::Stage;
 use crate::pipeline::preflight::{self, Scope};
 use crate::pipeline::{Run, Start};
@@ -12,16 +12,18 @@ use crate::settings::{self, Environment};
 
 /// Validates every setting, then checks what the run needs (the preflight),
 /// so that a bad one fails before any work and before the run is made.
-pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
-    let mut env = settings::environment(&args.shared)?;
-    env.keep_intermediate = args.keep_intermediate;
+pub fn execute(args: &RunArgs, quiet: bool) -> anyhow::Result<()> {
+    let options = args.options();
+    let env = settings::environment(&options, quiet)?;
+    // Every missing connection in one error, before the run's settings are checked.
+    env.connections.require(Stage::ALL)?;
     if let Some(id) = &args.run_id {
         rundir::check_id(id)?;
         if rundir::run_ids(&env.work_dir)?.iter().any(|existing| existing == id) {
-            return again(args, env, id);
+            return again(args, &options, env, id);
         }
     }
-    let settings = settings::new_run_settings(&args.shared, &env)?;
+    let settings = settings::new_run_settings(&options, &env)?;
     preflight::check(&env, &settings, Scope { stages: &Stage::ALL, run: None, extracted_records: None })?;
     let mut run = Run::create(env, settings, args.run_id.as_deref())?;
     finish(args, &mut run, Stage::Extract, Start::Fresh)
@@ -30,9 +32,8 @@ pub fn execute(args: &RunArgs) -> anyhow::Result<()> {
 /// The run `id` exists: its recorded settings hold (a run-defining one given
 /// differently is exit 2); an unfinished run continues where it stopped, a
 /// finished one prints its report again and loads nothing.
-fn again(args: &RunArgs, env: Environment, id: &str) -> anyhow::Result<()> {
-    let mut run = Run::open(env, Some(id))?;
-    run.set_settings(settings::resumed_run_settings(run.id(), &run.manifest().settings, &args.shared)?);
+fn again(args: &RunArgs, options: &Options, env: Environment, id: &str) -> anyhow::Result<()> {
+    let mut run = existing::open(Some(id), options, env)?;
     let (first, start) = match run.manifest().first_unfinished() {
         Some(stage) => {
             tracing::info!(run_id = id, "run {id} exists and is unfinished: continuing it at {}", stage.name());

@@ -18,6 +18,9 @@ pub trait ExtractProgress: Sync {
     fn vendor_page(&self, planned: u32);
     /// `n` of our rows were read.
     fn internal_rows(&self, n: u64);
+    /// The source table's estimate of our rows (e.g. from the planner's
+    /// statistics), as a total for the progress shown; nothing by default.
+    fn internal_estimate(&self, _rows: u64) {}
 }
 
 /// What both sides of one extract attempt share.

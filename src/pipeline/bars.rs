@@ -3,7 +3,7 @@
 use indicatif::{MultiProgress, ProgressBar};
 
 use crate::extract::ExtractProgress;
-use crate::progress;
+use crate::progress::{self, Unit};
 
 /// The extract stage's two bars: vendor pages and our rows.
 pub(super) struct ExtractBars {
@@ -16,9 +16,15 @@ pub(super) struct ExtractBars {
 impl ExtractBars {
     pub(super) fn new(quiet: bool) -> ExtractBars {
         let multi = progress::multi(quiet);
-        let pages = progress::bar_in(&multi, "vendor", 1, "pages");
-        let rows = progress::bar_in(&multi, "internal", 0, "rows");
+        let pages = progress::bar_in(&multi, "vendor", 1, Unit::Count("pages"));
+        let rows = progress::bar_in(&multi, "internal", 0, Unit::Count("rows"));
         ExtractBars { _multi: multi, pages, rows }
+    }
+
+    /// Gives our rows' bar a total: the source table's estimate of its rows
+    /// (0 = none), so that it shows a fill and the time left.
+    pub(super) fn set_internal_estimate(&self, rows: u64) {
+        progress::set_total(&self.rows, rows, Unit::Count("rows"));
     }
 
     pub(super) fn finish(&self) {
@@ -34,6 +40,9 @@ impl ExtractProgress for ExtractBars {
     }
     fn internal_rows(&self, n: u64) {
         self.rows.inc(n);
+    }
+    fn internal_estimate(&self, rows: u64) {
+        self.set_internal_estimate(rows);
     }
 }
 
@@ -51,8 +60,8 @@ impl MatchLoadBars {
     /// Bars for `records` source records and the bytes of rows to come.
     pub(super) fn new(quiet: bool, records: u64) -> MatchLoadBars {
         let multi = progress::multi(quiet);
-        let records = progress::bar_in(&multi, "match", records, "records");
-        let bytes = progress::bar_in(&multi, "load", 0, "bytes");
+        let records = progress::bar_in(&multi, "match", records, Unit::Count("records"));
+        let bytes = progress::bar_in(&multi, "load", 0, Unit::Bytes);
         MatchLoadBars { _multi: multi, records, bytes }
     }
 }

@@ -19,8 +19,8 @@
 
 mod bars;
 mod error;
-pub mod preflight;
 mod intermediate;
+pub mod preflight;
 pub mod runs;
 
 use std::io::Write;
@@ -136,12 +136,18 @@ impl Run {
     /// Runs `first` (continuing it from its checkpoint when `start` says so)
     /// and every stage after it, match and load side by side.
     pub fn run_from(&mut self, first: Stage, start: Start) -> Result<(), PipelineError> {
+        // Every connection the stages ahead need, all named at once if missing.
+        self.env.connections.require(Stage::ALL.into_iter().filter(|s| *s >= first))?;
         let mut stages = Stage::ALL.into_iter().filter(|s| *s >= first).peekable();
         let mut start = start;
         while let Some(stage) = stages.next() {
             // Between stages too: a stop asked for during one ends the run before the next.
             if let Some(interrupted) = crate::stop::requested() {
-                return Err(PipelineError::Interrupted { run_id: self.id().to_string(), stage: stage.name(), interrupted });
+                return Err(PipelineError::Interrupted {
+                    run_id: self.id().to_string(),
+                    stage: stage.name(),
+                    interrupted,
+                });
             }
             if stage == Stage::Match && stages.next_if_eq(&Stage::Load).is_some() {
                 self.run_match_and_load()?;
@@ -254,7 +260,7 @@ impl Run {
     fn load_alone(&mut self) -> Result<u64, StageError> {
         let matched = self.match_output()?;
         let feed = SegmentFeed::finished(matched.segments.clone(), matched.rows, matched.stats.clone());
-        let bar = progress::bar(self.env.quiet, "load", matched.bytes(), "bytes");
+        let bar = progress::bytes_bar(self.env.quiet, "load", matched.bytes());
         let loaded =
             load_rows(&self.manifest.run_id, &self.manifest.settings, self.env.connections.warehouse()?, &feed, &bar);
         bar.finish_and_clear();
@@ -459,12 +465,7 @@ impl Run {
             )));
         }
         intermediate::check_inputs(&self.manifest, stage)?;
-        let connections = &self.env.connections;
-        match stage {
-            Stage::Extract => connections.vendor().and(connections.source()).map(|_| ()),
-            Stage::Load => connections.warehouse().map(|_| ()),
-            _ => Ok(()),
-        }
+        self.env.connections.require([stage])
     }
 
     /// Samples the run directory's size on disk until dropped.

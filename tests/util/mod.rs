@@ -46,10 +46,12 @@ pub fn hand_written_run_into<'a>(vendor_url: &'a str, source_url: &'a str, wareh
 }
 
 /// The binary in `env` with every connection in the environment and a
-/// memory budget of 128 KiB (several spill files a side on small data).
+/// memory budget of 128 KiB (several spill files a side on small data),
+/// each read by the commands that take it.
 pub fn small_budget_command(env: &TestEnv, args: &[&str], vendor_url: &str, db_url: &str) -> Command {
     let mut cmd = env.command(args);
-    cmd.args(["--quiet", "--memory-budget", "128KiB"])
+    cmd.arg("--quiet")
+        .env("VENDOR_MATCH_MEMORY_BUDGET", "128KiB")
         .env("VENDOR_API_URL", vendor_url)
         .env("SOURCE_DATABASE_URL", db_url)
         .env("WAREHOUSE_DATABASE_URL", db_url);
