@@ -372,7 +372,7 @@ fn work_dir_files_are_readable_by_the_owner_only() {
 }
 
 #[test]
-fn a_named_run_is_found_by_its_name_which_is_not_reused() {
+fn a_named_run_is_found_by_its_name_and_run_again_is_a_retry_not_a_new_run() {
     let db = seeded_db("named");
     let server = hand_written_server();
     let env = TestEnv::new();
@@ -389,12 +389,17 @@ fn a_named_run_is_found_by_its_name_which_is_not_reused() {
     let status = env.run(&["status", "--json", "--run-id", "nightly-2017-02-02"]);
     assert_exit(&status, 0);
     assert!(stdout(&status).contains("\"run_id\": \"nightly-2017-02-02\""), "{}", stdout(&status));
-    for bad in ["nightly-2017-02-02", "../escape"] {
-        let output = named(bad);
-        assert_exit(&output, 2);
-        assert_one_error_line(&output);
-        assert!(stderr(&output).contains("--run-id"), "{}", stderr(&output));
-    }
+    // See: issue 10 (a scheduler's retry with the same id exited 2): the
+    // finished run prints its report again and is not made anew.
+    let again = named("nightly-2017-02-02");
+    assert_exit(&again, 0);
+    assert!(stdout(&again).contains("Total Matches:"), "{}", stdout(&again));
+    let runs = std::fs::read_dir(env.work_dir()).unwrap().count();
+    assert_eq!(runs, 2, "a run made anew");
+    let output = named("../escape");
+    assert_exit(&output, 2);
+    assert_one_error_line(&output);
+    assert!(stderr(&output).contains("--run-id"), "{}", stderr(&output));
 }
 
 #[test]

@@ -122,6 +122,8 @@ impl Run {
     /// Checks what `stages` (about to run, in order) need before anything
     /// is fetched or loaded ([`preflight`]); the first must be ready to run.
     pub fn preflight(&self, stages: &[Stage]) -> Result<preflight::Preflight, PipelineError> {
+        // Every missing connection of the stages ahead in one error.
+        self.env.connections.require(stages.iter().copied())?;
         if let Some(first) = stages.first() {
             self.check_ready(*first)?;
         }
