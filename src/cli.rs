@@ -373,8 +373,9 @@ pub struct RunArgs {
     /// The report file.
     #[command(flatten)]
     pub output: OutputArgs,
-    /// At the end, print the run's status as one JSON document (as `status
-    /// --json`) instead of the report (which is still written to --output).
+    /// At the end, print the run's status as one JSON document on one line
+    /// (as `status --json`) instead of the report (which is still written to
+    /// --output).
     #[arg(long, help_heading = "Output")]
     pub json: bool,
 }

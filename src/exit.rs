@@ -10,10 +10,15 @@ use crate::settings::ConfigError;
 /// SIGINT, 143 for SIGTERM); 2 when a `ConfigError` is anywhere in the
 /// chain; else 1.
 pub fn code(error: &anyhow::Error) -> ExitCode {
-    let interrupted = error.chain().find_map(|cause| match cause.downcast_ref::<PipelineError>() {
-        Some(PipelineError::Interrupted { interrupted, .. }) => Some(*interrupted),
-        _ => None,
-    });
+    // Whatever a command ran into once asked to stop (a preflight request
+    // cancelled, say), it ended because it was asked.
+    let interrupted = error
+        .chain()
+        .find_map(|cause| match cause.downcast_ref::<PipelineError>() {
+            Some(PipelineError::Interrupted { interrupted, .. }) => Some(*interrupted),
+            _ => None,
+        })
+        .or_else(crate::stop::requested);
     if let Some(interrupted) = interrupted {
         ExitCode::from(interrupted.exit_code())
     } else if error.chain().any(|cause| cause.downcast_ref::<ConfigError>().is_some()) {

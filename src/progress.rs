@@ -65,6 +65,47 @@ pub fn set_total(bar: &ProgressBar, len: u64, unit: Unit) {
     }
 }
 
+/// Writes a log line of each bar's count now and then while it lives, when
+/// stderr is not a terminal: there the bars are not drawn, and the log lines
+/// are the progress. Stops when dropped.
+pub struct ProgressLog {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Logs the counts of `bars` every [`PROGRESS_LOG_SECS`](crate::env::PROGRESS_LOG_SECS)
+/// seconds (10 unless set; 0 for never), in the current span, until the result is dropped.
+pub fn log_progress(bars: &[&ProgressBar]) -> ProgressLog {
+    let secs = std::env::var(crate::env::PROGRESS_LOG_SECS).ok().and_then(|s| s.trim().parse::<f64>().ok());
+    let every = std::time::Duration::try_from_secs_f64(secs.unwrap_or(10.0)).unwrap_or_default();
+    if std::io::stderr().is_terminal() || every.is_zero() {
+        return ProgressLog { stop: None, thread: None };
+    }
+    let bars: Vec<ProgressBar> = bars.iter().map(|bar| (*bar).clone()).collect();
+    let span = tracing::Span::current();
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new().name("progress-log".into()).spawn(move || {
+        let _entered = span.enter();
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+            for bar in bars.iter().filter(|bar| !bar.is_finished()) {
+                let total = bar.length().filter(|n| *n > 1).map_or(String::new(), |n| format!(" of {n}"));
+                let (position, rate) = (bar.position(), bar.per_sec().round() as u64);
+                tracing::info!(position, per_sec = rate, "{}: {position}{total} ({rate}/s)", bar.prefix());
+            }
+        }
+    });
+    ProgressLog { stop: Some(stop), thread: thread.ok() }
+}
+
+impl Drop for ProgressLog {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 /// `bar` in the bars' area, or hidden when bars are not wanted.
 fn on_stderr(quiet: bool, bar: ProgressBar) -> ProgressBar {
     if visible(quiet) {

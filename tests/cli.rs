@@ -310,8 +310,9 @@ fn a_password_in_the_urls_appears_nowhere() {
     let url = db.url_with_password(SECRET);
     // The driver also takes a password as a query parameter.
     let warehouse = format!("{}?password={SECRET}", db.url());
+    // Every log line this tool writes (-vv: trace), as JSON.
     let output = env
-        .command(&["run", "--quiet", "--max-reject-ratio", "0.5"])
+        .command(&["run", "-vv", "--log-format", "json", "--max-reject-ratio", "0.5"])
         .env("VENDOR_API_URL", &vendor)
         .env("SOURCE_DATABASE_URL", &url)
         .env("WAREHOUSE_DATABASE_URL", &warehouse)
@@ -320,7 +321,7 @@ fn a_password_in_the_urls_appears_nowhere() {
     assert_exit(&output, 0);
     // A failing run prints its error with the URL too.
     let failed = env
-        .command(&["run", "--quiet", "--max-retries", "0"])
+        .command(&["run", "-vv", "--max-retries", "0"])
         .env("VENDOR_API_URL", format!("http://user:{SECRET}@127.0.0.1:9/v1"))
         .env("SOURCE_DATABASE_URL", &url)
         .env("WAREHOUSE_DATABASE_URL", &url)
@@ -330,6 +331,8 @@ fn a_password_in_the_urls_appears_nowhere() {
     let status = env.run(&["status", "--json"]);
     let mut texts = vec![stdout(&output), stderr(&output), stdout(&failed), stderr(&failed), stdout(&status)];
     assert!(stderr(&failed).contains("user:****@"), "{}", stderr(&failed));
+    // The log lines were there to be read.
+    assert!(stderr(&output).contains(r#""message":"load completed""#), "{}", stderr(&output));
     for file in files_under(env.path()) {
         texts.push(String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned());
     }

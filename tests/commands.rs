@@ -273,6 +273,13 @@ fn runs_lists_runs_with_their_states_and_gc_removes_old_ones_but_never_one_in_us
     let broken = runs.iter().find(|r| r["run_id"] == "broken").unwrap();
     assert_eq!(broken["state"], "unreadable", "{broken}");
     assert!(broken["error"].as_str().unwrap().contains("manifest"), "{broken}");
+    // Not a run of ours, maybe not a run at all: gc never removes it (a dry
+    // run takes the same decisions, and leaves the two runs for what follows).
+    let output = env.run(&["gc", "--older-than", "0", "--dry-run"]);
+    assert_exit(&output, 0);
+    assert!(stdout(&output).contains("skipped broken: its manifest can't be read"), "{}", stdout(&output));
+    assert!(work.join("broken/manifest.json").exists(), "gc removed a directory it can't read");
+    assert!(work.join("older/manifest.json").exists() && work.join("newer/manifest.json").exists());
     std::fs::remove_dir_all(work.join("broken")).unwrap();
 
     // The older run held by a process: shown running, skipped by gc.

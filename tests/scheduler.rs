@@ -176,3 +176,34 @@ fn a_second_signal_ends_the_run_at_once_and_resume_still_gives_the_rows() {
     assert_exit(&resumed, 0);
     assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &f.expected());
 }
+
+#[test]
+fn without_a_terminal_json_log_lines_name_the_run_and_stage_and_are_the_progress() {
+    let f = fixture("logs");
+    let env = TestEnv::new();
+    let mut command = f.run(&env, "logged");
+    // Bars are never drawn here (stderr is a pipe): the log lines carry the progress.
+    command.args(["--log-format", "json", "--concurrency", "1"]).env("VENDOR_MATCH_PROGRESS_LOG_SECS", "0.01");
+    // One log level up from --quiet, which the test command gives.
+    command.arg("-v");
+    let output = command.output().unwrap();
+    assert_exit(&output, 0);
+    let lines: Vec<serde_json::Value> = stderr(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+        .collect();
+    let status = valid_status(&env, "logged");
+    for (i, stage) in ["extract", "match", "load", "report"].into_iter().enumerate() {
+        let ended = lines
+            .iter()
+            .find(|l| l["fields"]["message"] == format!("{stage} completed"))
+            .unwrap_or_else(|| panic!("no end line of {stage}: {lines:#?}"));
+        assert_eq!(ended["span"]["run_id"], "logged");
+        assert_eq!(ended["span"]["stage"], stage);
+        assert_eq!(ended["fields"]["rows"], status["stages"][i]["rows"], "{ended}");
+        assert!(ended["timestamp"].is_string() && ended["fields"]["secs"].is_number(), "{ended}");
+        assert!(lines.iter().any(|l| l["fields"]["message"] == format!("{stage} started")), "{stage}");
+    }
+    let progress = lines.iter().filter(|l| l["fields"]["position"].is_u64()).count();
+    assert!(progress > 0, "no progress line: {lines:#?}");
+}

@@ -31,6 +31,12 @@ pub fn execute(args: &GcArgs) -> anyhow::Result<()> {
         if !retention.removes(position, run.created_at, now) {
             continue;
         }
+        // A directory whose manifest can't be read may not be a run at all
+        // (a `manifest.json` of something else): never removed.
+        if let Err(error) = &run.manifest {
+            let _ = writeln!(out, "skipped {}: its manifest can't be read ({})", run.id, causes::one_line(error));
+            continue;
+        }
         let line = match remove(&args.work_dir, &run.id, args.dry_run) {
             Ok(Outcome::Removed(bytes)) => {
                 (removed, freed) = (removed + 1, freed + bytes);

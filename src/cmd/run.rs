@@ -57,7 +57,7 @@ fn finish(args: &RunArgs, run: &mut Run, first: Stage, start: Start) -> anyhow::
     let result = run.run_from(first, start);
     if args.json {
         // The run has ended: nobody holds it once this process exits.
-        let document = status::json(&status::view(run.manifest(), false))?;
+        let document = status::json_line(&status::view(run.manifest(), false))?;
         let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), document.as_bytes());
     }
     Ok(result?)

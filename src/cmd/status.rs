@@ -114,6 +114,12 @@ pub(super) fn json(view: &StatusView<'_>) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(view)? + "\n")
 }
 
+/// The document on one line: what `run --json` prints last, for a scheduler
+/// that keeps a task's last line of output (Airflow's XCom).
+pub(super) fn json_line(view: &StatusView<'_>) -> anyhow::Result<String> {
+    Ok(serde_json::to_string(view)? + "\n")
+}
+
 /// What `status` shows of `manifest`; `in_use` is whether a process holds
 /// the run now: a stage marked running while nobody does was interrupted.
 pub(super) fn view(manifest: &Manifest, in_use: bool) -> StatusView<'_> {
@@ -166,7 +172,8 @@ pub(super) fn view(manifest: &Manifest, in_use: bool) -> StatusView<'_> {
             null_dates: matched.map(|m| m.stats.vendor_null_dates + m.stats.internal_null_dates),
         }),
         warehouse: Warehouse {
-            table: manifest.settings.warehouse_table.to_string(),
+            // The table loaded, when it was: a retry may name another one.
+            table: loaded.map_or_else(|| manifest.settings.warehouse_table.to_string(), |l| l.table.clone()),
             partition: loaded.and_then(|l| l.partition.as_deref()),
             rows_replaced: loaded.map(|l| l.rows_replaced),
             distribution: loaded.and_then(|l| l.distribution.as_ref()),

@@ -81,6 +81,10 @@ impl<'a> InternalSide<'a> {
     /// One connection's worth of the stream, from after the last id read.
     fn stream(&mut self, url: &SecretUrl, sorter: &mut Sorter<InternalCounters>) -> Result<(), ExtractError> {
         let mut session = internal::connect(url)?;
+        // A total for our rows' bar; without an estimate it counts on.
+        if let Ok(Some(rows)) = session.estimate_rows(url) {
+            self.attempt.progress.internal_estimate(rows);
+        }
         let mut seen = 0u64;
         let after = After { id: self.counters.last_id, unsigned_id: self.counters.last_unsigned_id };
         // Per connection: the buffers they reuse from row to row are small.

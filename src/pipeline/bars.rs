@@ -3,7 +3,7 @@
 use indicatif::{MultiProgress, ProgressBar};
 
 use crate::extract::ExtractProgress;
-use crate::progress::{self, Unit};
+use crate::progress::{self, ProgressLog, Unit};
 
 /// The extract stage's two bars: vendor pages and our rows.
 pub(super) struct ExtractBars {
@@ -11,6 +11,7 @@ pub(super) struct ExtractBars {
     _multi: MultiProgress,
     pages: ProgressBar,
     rows: ProgressBar,
+    _log: ProgressLog,
 }
 
 impl ExtractBars {
@@ -18,7 +19,8 @@ impl ExtractBars {
         let multi = progress::multi(quiet);
         let pages = progress::bar_in(&multi, "vendor", 1, Unit::Count("pages"));
         let rows = progress::bar_in(&multi, "internal", 0, Unit::Count("rows"));
-        ExtractBars { _multi: multi, pages, rows }
+        let _log = progress::log_progress(&[&pages, &rows]);
+        ExtractBars { _multi: multi, pages, rows, _log }
     }
 
     /// Gives our rows' bar a total: the source table's estimate of its rows
@@ -54,6 +56,7 @@ pub(super) struct MatchLoadBars {
     pub(super) records: ProgressBar,
     /// Bytes of rows sent to COPY.
     pub(super) bytes: ProgressBar,
+    _log: ProgressLog,
 }
 
 impl MatchLoadBars {
@@ -62,6 +65,7 @@ impl MatchLoadBars {
         let multi = progress::multi(quiet);
         let records = progress::bar_in(&multi, "match", records, Unit::Count("records"));
         let bytes = progress::bar_in(&multi, "load", 0, Unit::Bytes);
-        MatchLoadBars { _multi: multi, records, bytes }
+        let _log = progress::log_progress(&[&records, &bytes]);
+        MatchLoadBars { _multi: multi, records, bytes, _log }
     }
 }

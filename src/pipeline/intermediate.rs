@@ -41,16 +41,21 @@ fn files(manifest: &Manifest, maker: Stage) -> Vec<PathBuf> {
     }
 }
 
-/// Marks in `manifest` the intermediate files whose reader is recorded
-/// completed as removed (now, unless marked before), and returns every file
+/// Marks in `manifest` the intermediate files that `completed` (the stage
+/// just recorded completed) has read as removed, and returns every file
 /// marked removed, those of an earlier removal included (a crash may have
 /// left some). The caller saves the manifest, then removes them.
-pub fn mark_removable(manifest: &mut Manifest) -> (bool, Vec<PathBuf>) {
+///
+/// Only the reader's own completion marks files: files an earlier command
+/// kept (`--keep-intermediate`) stay when a later one, without the flag,
+/// runs another stage (the report again, say).
+pub fn mark_removable(manifest: &mut Manifest, completed: Stage) -> (bool, Vec<PathBuf>) {
     let mut marked = false;
     let mut doomed = Vec::new();
     for (maker, reader) in CONSUMED {
         let done = |s: Stage| manifest.stage(s).state == StageState::Completed;
-        if !(done(maker) && done(reader)) {
+        let already = manifest.stage(maker).intermediate_removed_at.is_some();
+        if !already && !(reader == completed && done(maker) && done(reader)) {
             continue;
         }
         let record = manifest.stage_mut(maker);
@@ -147,18 +152,20 @@ mod tests {
     fn files_go_only_once_their_reader_completed() {
         let mut manifest = with_files();
         completed(&mut manifest, &[Stage::Extract]);
-        assert_eq!(mark_removable(&mut manifest), (false, vec![]));
+        assert_eq!(mark_removable(&mut manifest, Stage::Extract), (false, vec![]));
         completed(&mut manifest, &[Stage::Match]);
-        let (marked, files) = mark_removable(&mut manifest);
+        // Kept by the command that ran match: another stage's end leaves them.
+        assert_eq!(mark_removable(&mut manifest, Stage::Report), (false, vec![]));
+        let (marked, files) = mark_removable(&mut manifest, Stage::Match);
         assert!(marked);
         assert_eq!(files.len(), 3, "{files:?}");
         assert!(manifest.extract.intermediate_removed_at.is_some());
         assert!(manifest.matching.intermediate_removed_at.is_none());
         completed(&mut manifest, &[Stage::Load]);
-        let (marked, files) = mark_removable(&mut manifest);
+        let (marked, files) = mark_removable(&mut manifest, Stage::Load);
         assert!(marked);
         assert_eq!(files.len(), 4, "a crash's leftovers are removed again: {files:?}");
-        assert!(!mark_removable(&mut manifest).0, "marked once");
+        assert!(!mark_removable(&mut manifest, Stage::Report).0, "marked once");
     }
 
     #[test]
@@ -166,13 +173,13 @@ mod tests {
         let mut manifest = with_files();
         completed(&mut manifest, &[Stage::Extract, Stage::Match]);
         assert!(check_inputs(&manifest, Stage::Match).is_ok());
-        mark_removable(&mut manifest);
+        mark_removable(&mut manifest, Stage::Match);
         let error = check_inputs(&manifest, Stage::Match).unwrap_err().to_string();
         assert!(error.contains("sorted run files of run r1 that match reads were removed"), "{error}");
         assert!(error.contains("vendor-match extract --run-id r1 && vendor-match resume --run-id r1"), "{error}");
         assert!(check_inputs(&manifest, Stage::Load).is_ok(), "the segments are still there");
         completed(&mut manifest, &[Stage::Load]);
-        mark_removable(&mut manifest);
+        mark_removable(&mut manifest, Stage::Load);
         let error = check_inputs(&manifest, Stage::Load).unwrap_err().to_string();
         assert!(error.contains("row segments of run r1 that load reads"), "{error}");
         assert!(error.contains("vendor-match extract --run-id r1"), "match can't remake them: {error}");

@@ -254,7 +254,9 @@ impl Run {
     fn match_alone(&mut self) -> Result<u64, StageError> {
         let extracted = self.extract_output()?;
         let bar = progress::bar(self.env.quiet, "match", extracted.records(), "records");
+        let log = progress::log_progress(&[&bar]);
         let matched = match_rows(&self.dir, &self.manifest.settings, extracted, None, &bar);
+        drop(log);
         bar.finish_and_clear();
         self.keep_match(matched)
     }
@@ -263,8 +265,10 @@ impl Run {
         let matched = self.match_output()?;
         let feed = SegmentFeed::finished(matched.segments.clone(), matched.rows, matched.stats.clone());
         let bar = progress::bytes_bar(self.env.quiet, "load", matched.bytes());
+        let log = progress::log_progress(&[&bar]);
         let loaded =
             load_rows(&self.manifest.run_id, &self.manifest.settings, self.env.connections.warehouse()?, &feed, &bar);
+        drop(log);
         bar.finish_and_clear();
         self.keep_load(loaded)
     }
@@ -387,7 +391,7 @@ impl Run {
         }
         if result.is_ok() {
             crate::failpoint::hit("stage.completed");
-            self.remove_intermediate()?;
+            self.remove_intermediate(stage)?;
         }
         if stage == Stage::Report && result.is_ok() && self.print_report {
             self.print_report()?;
@@ -480,11 +484,11 @@ impl Run {
     /// completed, unless `--keep-intermediate` ([`intermediate`]): marked
     /// removed in the saved manifest first, then removed. A file that can't
     /// be removed is a warning: the run's data is complete.
-    fn remove_intermediate(&mut self) -> Result<(), PipelineError> {
+    fn remove_intermediate(&mut self, completed: Stage) -> Result<(), PipelineError> {
         if self.env.keep_intermediate {
             return Ok(());
         }
-        let (marked, files) = intermediate::mark_removable(&mut self.manifest);
+        let (marked, files) = intermediate::mark_removable(&mut self.manifest, completed);
         if marked {
             self.save()?;
         }
