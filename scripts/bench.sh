@@ -273,7 +273,9 @@ measure_run() {
   # Start from a clean slate: no dirty pages of the previous item to flush during this one.
   psql_admin -c CHECKPOINT
   t0=$EPOCHREALTIME
-  if ! /usr/bin/time -v -o "$timing" "$bin" run --quiet --memory-budget "$BUDGET" \
+  # As a scheduler runs it: log lines at their default level (their cost is
+  # part of what is measured); no bars, since stderr is a file.
+  if ! /usr/bin/time -v -o "$timing" "$bin" run --memory-budget "$BUDGET" \
       --report-date "$REPORT_DATE" --active-days "$ACTIVE_DAYS" \
       --vendor-url "${URL[$label]}" --source-url "$src" --warehouse-url "$wh" \
       --work-dir "$work" --output "$DIR/$label/output.txt" > "$out" 2>&1; then
