@@ -22,6 +22,8 @@ pub fn execute(args: &RunArgs, quiet: bool) -> anyhow::Result<()> {
         if rundir::run_ids(&env.work_dir)?.iter().any(|existing| existing == id) {
             return again(args, &options, env, id);
         }
+        // A retry after a run killed as it was made starts it again.
+        rundir::clear_unborn(&env.work_dir, id)?;
     }
     let settings = settings::new_run_settings(&options, &env)?;
     preflight::check(&env, &settings, Scope { stages: &Stage::ALL, run: None, extracted_records: None })?;

@@ -79,9 +79,20 @@ fn load_once(job: &Job<'_>) -> Result<LoadOutput, LoadError> {
     // Loads into one warehouse database take turns: two loads of a date at
     // once would both build its rows and race to swap them in, and two first
     // loads would race to create the table. Held until the connection ends.
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&LOAD_LOCK_KEY])
-        .map_err(db_error("waiting for another load into", table))?;
+    // Polled, not waited for in the server: a stop asked for meanwhile is seen.
+    let mut logged = false;
+    loop {
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&LOAD_LOCK_KEY])
+            .map_err(db_error("waiting for another load into", table))?;
+        if row.get::<_, bool>(0) {
+            break;
+        }
+        if !std::mem::replace(&mut logged, true) {
+            tracing::info!("another load into this warehouse database is running: waiting for it to end");
+        }
+        crate::stop::sleep(std::time::Duration::from_millis(200))?;
+    }
     // Only a missing table is created: CREATE needs the CREATE right on the
     // schema even when the table exists, which a loader of a table its DBA
     // made need not have (USAGE on the schema and SELECT, INSERT, DELETE on

@@ -55,7 +55,8 @@ pub fn mark_removable(manifest: &mut Manifest, completed: Stage) -> (bool, Vec<P
     for (maker, reader) in CONSUMED {
         let done = |s: Stage| manifest.stage(s).state == StageState::Completed;
         let already = manifest.stage(maker).intermediate_removed_at.is_some();
-        if !already && !(reader == completed && done(maker) && done(reader)) {
+        let read_now = reader == completed && done(maker) && done(reader);
+        if !(already || read_now) {
             continue;
         }
         let record = manifest.stage_mut(maker);

@@ -211,6 +211,31 @@ pub fn check_new_id(work_dir: &Path, id: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Removes the directory `id` of `work_dir` when a `run` made it but ended
+/// before its first manifest was written (killed, or the disk full, in
+/// between): then the same `run --run-id` starts the run again instead of
+/// finding the id taken. Only a directory holding nothing but the run's lock
+/// and the manifest's temporary file is removed; one another process holds
+/// is in use (exit 1, as any run in use); anything else is left alone.
+pub fn clear_unborn(work_dir: &Path, id: &str) -> Result<(), RunDirError> {
+    check_id(id)?;
+    let root = work_dir.join(id);
+    if !root.is_dir() || root.join(MANIFEST).exists() {
+        return Ok(());
+    }
+    let error = |source| RunDirError::Run { path: root.clone(), source };
+    let unborn = [std::ffi::OsString::from("lock"), atomic::tmp_path(Path::new(MANIFEST)).into_os_string()];
+    for entry in std::fs::read_dir(&root).map_err(error)? {
+        if !unborn.contains(&entry.map_err(error)?.file_name()) {
+            return Ok(());
+        }
+    }
+    let run = RunDir { root: root.clone(), id: id.to_string() };
+    // Held: the run that made it is still starting.
+    let _lock = run.lock()?;
+    std::fs::remove_dir_all(&root).map_err(error)
+}
+
 /// A run id is one plain directory name.
 pub fn check_id(id: &str) -> Result<(), ConfigError> {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
@@ -277,6 +302,28 @@ pub fn in_dir(path: &Path, dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod create_tests {
     use super::*;
+
+    #[test]
+    fn a_run_directory_left_before_its_manifest_is_cleared_and_nothing_else() {
+        let work = tempfile::tempdir().unwrap();
+        let unborn = RunDir::create(work.path(), Some("d1")).unwrap();
+        std::fs::write(unborn.root().join("manifest.json.tmp"), "{").unwrap();
+        let lock = unborn.lock().unwrap();
+        // Still held by the process making it: in use.
+        assert!(matches!(clear_unborn(work.path(), "d1"), Err(RunDirError::Run { .. })));
+        drop(lock);
+        clear_unborn(work.path(), "d1").unwrap();
+        assert!(!work.path().join("d1").exists());
+        assert!(check_new_id(work.path(), "d1").is_ok());
+        // A directory holding anything else, or a run with its manifest, stays.
+        for (id, file) in [("other", "notes.txt"), ("run", MANIFEST)] {
+            std::fs::create_dir(work.path().join(id)).unwrap();
+            std::fs::write(work.path().join(id).join(file), "x").unwrap();
+            clear_unborn(work.path(), id).unwrap();
+            assert!(work.path().join(id).join(file).exists(), "{id} removed");
+        }
+        clear_unborn(work.path(), "none").unwrap();
+    }
 
     #[test]
     fn disk_usage_counts_the_files_under_a_directory() {
