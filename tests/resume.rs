@@ -164,6 +164,9 @@ fn a_source_connection_ended_mid_stream_is_continued_on_a_new_one() {
     assert_exit(&output, 0);
     assert_rows_eq(&warehouse_rows(&f.db, TABLE, "2017-02-02"), &f.expected(30));
     assert_eq!(f.manifest(&env)["extract_output"]["source_reconnects"], 1);
+    // The reconnect is a log line of its own (a warning: shown even with --quiet).
+    let reconnects = stderr(&output).lines().filter(|l| l.contains("database session lost; reconnecting")).count();
+    assert_eq!(reconnects, 1, "{}", stderr(&output));
 }
 
 #[test]

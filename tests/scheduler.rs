@@ -207,3 +207,29 @@ fn without_a_terminal_json_log_lines_name_the_run_and_stage_and_are_the_progress
     let progress = lines.iter().filter(|l| l["fields"]["position"].is_u64()).count();
     assert!(progress > 0, "no progress line: {lines:#?}");
 }
+
+#[test]
+fn each_vendor_retry_is_a_log_line_with_its_page_status_and_delay() {
+    let db = TestDb::new("retrylog");
+    let dir = tempfile::tempdir().unwrap();
+    generate(&db, dir.path(), &["--vendor-users", "500", "--internal-users", "500", "--page-size", "100"]);
+    // Page 3 answers 503 twice, then its users.
+    let server = Server::start(dir.path(), &["--fault", "3:503:2"]);
+    let env = TestEnv::new();
+    let mut command = small_budget_command(&env, &["run", "--log-format", "json"], &server.url, &db.url());
+    let output = command.output().unwrap();
+    assert_exit(&output, 0);
+    let retries: Vec<serde_json::Value> = stderr(&output)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|l| l["fields"]["message"] == "vendor page failed; retrying")
+        .collect();
+    assert_eq!(retries.len(), 2, "{}", stderr(&output));
+    for (i, retry) in retries.iter().enumerate() {
+        assert_eq!(retry["fields"]["page"], 3, "{retry}");
+        assert_eq!(retry["fields"]["status"], 503, "{retry}");
+        assert_eq!(retry["fields"]["attempt"], i + 1, "{retry}");
+        assert!(retry["fields"]["delay_ms"].is_u64(), "{retry}");
+        assert_eq!(retry["level"], "WARN");
+    }
+}
